@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, PlainSerializer
 
+DASH = "\u2013"  # en dash, used in human-readable ranges ("Mon\u2013Thu")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES: dict[str, int] = {}
 for _i, _full in enumerate(
@@ -63,8 +64,8 @@ def _parse_days(value: Any) -> tuple[int, ...]:
         low = tok.lower()
         if low in _DAY_GROUPS:
             days.update(_DAY_GROUPS[low])
-        elif "-" in low or "–" in low:
-            a, b = re.split(r"[-–]", low, maxsplit=1)
+        elif "-" in low or DASH in low:
+            a, b = re.split("[-" + DASH + "]", low, maxsplit=1)
             first, last = _one_day(a), _one_day(b)
             i = first
             while True:  # ranges may wrap: 'fri-mon' = fri, sat, sun, mon
@@ -95,17 +96,17 @@ def _parse_clock(value: Any, *, allow_24: bool) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         # YAML 1.1 reads unquoted 16:00 as the base-60 integer 960.
         h, m = divmod(value, 60)
-        hint = f"; did you mean \"{h:02d}:{m:02d}\"?" if 0 <= h <= 24 and value >= 0 else ""
+        hint = f'; did you mean "{h:02d}:{m:02d}"?' if 0 <= h <= 24 and value >= 0 else ""
         raise ValueError(
             f"got the number {value}; write times as quoted 'HH:MM' strings "
             f"(YAML reads unquoted 16:00 as the number 960){hint}"
         )
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time of day; write e.g. '09:00'")
-    m = _HHMM.fullmatch(value.strip())
-    if not m:
+    found = _HHMM.fullmatch(value.strip())
+    if not found:
         raise ValueError(f"'{value}' is not a time of day; write 24-hour 'HH:MM', e.g. '09:00'")
-    h, mi = int(m.group(1)), int(m.group(2))
+    h, mi = int(found.group(1)), int(found.group(2))
     if mi > 59 or h > 24 or (h == 24 and mi != 0) or (h == 24 and not allow_24):
         limit = "'00:00'..'24:00'" if allow_24 else "'00:00'..'23:59'"
         raise ValueError(f"'{value}' is out of range; use {limit}")
@@ -113,7 +114,7 @@ def _parse_clock(value: Any, *, allow_24: bool) -> str:
 
 
 StartTime = Annotated[str, BeforeValidator(lambda v: _parse_clock(v, allow_24=False))]
-"""Local time of day `'HH:MM'` (00:00–23:59)."""
+"""Local time of day `'HH:MM'` (00:00-23:59)."""
 EndTime = Annotated[str, BeforeValidator(lambda v: _parse_clock(v, allow_24=True))]
 """Local time of day `'HH:MM'`; `'24:00'` means the end of the day."""
 
@@ -197,7 +198,7 @@ def fmt_local(at: datetime, tz_name: str) -> str:
 
 
 def fmt_days(days: tuple[int, ...]) -> str:
-    """(0, 1, 2, 3) -> 'Mon–Thu'; (0, 2, 4) -> 'Mon, Wed, Fri'."""
+    """(0, 1, 2, 3) -> 'Mon-Thu'; (0, 2, 4) -> 'Mon, Wed, Fri'."""
     if len(days) == 7:
         return "every day"
     runs: list[tuple[int, int]] = []
@@ -214,5 +215,5 @@ def fmt_days(days: tuple[int, ...]) -> str:
         elif b == a + 1:
             parts.append(f"{name_a}, {name_b}")
         else:
-            parts.append(f"{name_a}–{name_b}")
+            parts.append(f"{name_a}{DASH}{name_b}")
     return ", ".join(parts)

@@ -6,7 +6,7 @@ Kinds (the `kind` field selects one):
   (`start: 2026-12-21, end: 2027-01-04` freezes 21 Dec 00:00 to 5 Jan 00:00 local). Datetimes
   are exact instants, end exclusive; naive ones are read in `timezone`.
 * `last-week-of-quarter` - the last `days` (default 7) calendar days of March, June, September
-  and December in `timezone`: 25–31 Mar, 24–30 Jun, 24–30 Sep, 25–31 Dec, from local midnight
+  and December in `timezone`: 25-31 Mar, 24-30 Jun, 24-30 Sep, 25-31 Dec, from local midnight
   of the first day to local midnight of the 1st of the next month. Calendar quarters, not fiscal.
 * `before-launch` - `lead` (whole days, e.g. `2w`, `14d`) of local calendar days before
   `launch_date`; with `include_launch_day` (default true) the launch day itself is frozen too.
@@ -34,6 +34,7 @@ from pydantic import (
 
 from rollway.durations import Duration, format_duration
 from rollway.policy._common import (
+    DASH,
     SEARCH_HORIZON_STEPS,
     Severity,
     TimeZoneName,
@@ -145,7 +146,7 @@ class QuarterEndFreeze(_FreezeBase):
         month = calendar.month_abbr[local.month]
         default = (
             f"last {'week' if self.days == 7 else f'{self.days} days'} of Q{q} {local.year} "
-            f"({month} {first_day}–{last}, {self.timezone})"
+            f"({month} {first_day}{DASH}{last}, {self.timezone})"
         )
         return FreezeInfo(
             kind="last-week-of-quarter",
@@ -187,8 +188,7 @@ class LaunchFreeze(_FreezeBase):
         if not starts <= at < ends:
             return None
         default = (
-            f"{self.lead.days} days before launch '{self.launch}' "
-            f"on {self.launch_date.isoformat()}"
+            f"{self.lead.days} days before launch '{self.launch}' on {self.launch_date.isoformat()}"
         )
         return FreezeInfo(
             kind="before-launch",
@@ -261,7 +261,9 @@ class FreezeCalendar(RootModel[list[Freeze]]):
         at = as_utc(at)
         return [o for f in self._time_freezes() if (o := f.occurrence_at(at)) is not None]
 
-    def incident_freezes(self, active_incident_severities: Iterable[str | int] = ()) -> list[FreezeInfo]:
+    def incident_freezes(
+        self, active_incident_severities: Iterable[str | int] = ()
+    ) -> list[FreezeInfo]:
         """Incident freezes triggered by the given active severities."""
         sevs = {normalize_severity(s) for s in active_incident_severities}
         return [

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, RootModel, model_validator
 
 from rollway.policy._common import (
+    DASH,
     SEARCH_HORIZON_STEPS,
     EndTime,
     StartTime,
@@ -36,7 +37,7 @@ __all__ = ["DeployWindow", "Schedule"]
 
 
 class DeployWindow(BaseModel):
-    """One weekly window, e.g. Mon–Thu 09:00–16:00 America/New_York."""
+    """One weekly window, e.g. Mon-Thu 09:00-16:00 America/New_York."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,8 +104,8 @@ class DeployWindow(BaseModel):
         return iv[1] if iv is not None and iv[0] <= at else None
 
     def describe(self) -> str:
-        """`'Mon–Thu 09:00–16:00 America/New_York'`."""
-        return f"{fmt_days(self.days)} {self.start}–{self.end} {self.timezone}"
+        """`'Mon-Thu 09:00-16:00 America/New_York'`."""
+        return f"{fmt_days(self.days)} {self.start}{DASH}{self.end} {self.timezone}"
 
 
 class Schedule(RootModel[list[DeployWindow]]):
@@ -164,7 +165,7 @@ class Schedule(RootModel[list[DeployWindow]]):
         return None
 
     def describe(self) -> str:
-        """Human summary: `'Mon–Thu 09:00–16:00 America/New_York'` (windows joined by 'or')."""
+        """Human summary: `'Mon-Thu 09:00-16:00 America/New_York'` (windows joined by 'or')."""
         if self.unrestricted:
             return "any time"
         return " or ".join(w.describe() for w in self.root)
