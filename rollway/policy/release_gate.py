@@ -237,8 +237,10 @@ def evaluate_gate(
         notes.append("inside the deploy window with no day rules; hotfix follows the normal path")
 
     reasons: list[str] = []
+    mentioned: set[datetime] = set()  # instants already named in reasons
     if not window_open and not use_hotfix:
         nxt = policy.windows.next_open(at)
+        mentioned.add(nxt)
         reasons.append(
             f"outside deploy window {policy.windows.describe()}; "
             f"next opens {fmt_local(nxt, _display_tz(policy, at))}"
@@ -249,12 +251,13 @@ def evaluate_gate(
     else:
         suffix = " (hotfixes do not bypass freezes)" if use_hotfix else ""
         reasons.extend(f.describe() + suffix for f in time_fz)
+        mentioned.update(f.ends_at for f in time_fz if f.ends_at is not None)
     reasons.extend(f.describe() for f in inc_fz)
 
     wait_until: datetime | None = None
     if reasons and not inc_fz:
         wait_until = earliest_open(policy, at, windows=not use_hotfix)
-        if wait_until is not None and not window_open and not use_hotfix and time_fz:
+        if wait_until is not None and wait_until not in mentioned:
             reasons.append(
                 "earliest opening (windows and freezes combined): "
                 f"{fmt_local(wait_until, _display_tz(policy, wait_until))}"
