@@ -172,9 +172,12 @@ class AwsError(Exception):
 def retry_config(
     *, max_attempts: int = 8, mode: Literal["standard", "adaptive"] = "standard"
 ) -> Config:
-    """botocore config: built-in retries (throttling, 5xx, connection errors) and timeouts."""
+    """botocore config: built-in retries (throttling, 5xx, connection errors) and timeouts.
+
+    `max_attempts` counts every attempt, the first included.
+    """
     return Config(
-        retries={"mode": mode, "max_attempts": max_attempts},
+        retries={"mode": mode, "total_max_attempts": max_attempts},
         connect_timeout=10,
         read_timeout=60,
     )
@@ -195,7 +198,7 @@ def from_client_error(err: ClientError, *, service: str, resource: str) -> AwsEr
     """Classify one `ClientError` from `service` acting on `resource`."""
     error = err.response.get("Error", {})
     code = str(error.get("Code", ""))
-    aws_message = str(error.get("Message", "") or "")
+    aws_message = " ".join(str(error.get("Message", "") or "").split())[:300]
     status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
     op = err.operation_name
     action = iam_action(service, op)
