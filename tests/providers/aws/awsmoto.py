@@ -123,7 +123,7 @@ class ScriptedBuilds:
         for history in self.backend.build_metadata_history.values():
             for build in history:
                 if build["id"] == build_id:
-                    return build  # type: ignore[no-any-return]
+                    return build
         raise KeyError(build_id)
 
     def started(self, project: str) -> list[str]:

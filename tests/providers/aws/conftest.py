@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from awsmoto import REGION, moto_api
 from moto.server import ThreadedMotoServer
 
 from rollway.providers.aws import AwsClients
+from tests.providers.aws.awsmoto import REGION, moto_api
 
 
 @pytest.fixture(scope="session")

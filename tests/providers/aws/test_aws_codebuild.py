@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import pytest
-from awsmoto import REGION, ScriptedBuilds, create_project, phase
 
 from rollway.providers.aws import (
     AwsClients,
@@ -25,6 +24,7 @@ from rollway.providers.aws import (
     CodeBuildRunner,
 )
 from rollway.providers.aws.codebuild import IDEMPOTENCY_ENV
+from tests.providers.aws.awsmoto import REGION, ScriptedBuilds, create_project, phase
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 PROJECT = "checkout-build"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from awsmoto import ACCOUNT, REGION, push_image, seed_scan_findings
 
 from rollway.providers.aws import (
     AwsClients,
@@ -16,6 +15,7 @@ from rollway.providers.aws import (
     scan_image,
 )
 from rollway.scan import ScanException, ScanPolicy, evaluate
+from tests.providers.aws.awsmoto import ACCOUNT, REGION, push_image, seed_scan_findings
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)

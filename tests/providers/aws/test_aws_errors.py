@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-from awsmoto import REGION, moto_api, push_image
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from rollway.providers.aws import AwsClients, AwsError, EcrImageConfig, resolve_image
 from rollway.providers.aws.errors import from_botocore_error, from_client_error
+from tests.providers.aws.awsmoto import REGION, moto_api, push_image
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 
@@ -77,13 +77,11 @@ def test_access_denied_names_iam_action_and_resource(aws: AwsClients, moto_url: 
 
 
 def client_error(code: str, status: int, op: str, message: str = "") -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        op,
-    )
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, op)
 
 
 @pytest.mark.parametrize(
@@ -152,6 +150,7 @@ class _Throttler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).calls += 1
+        body: dict[str, Any]
         if type(self).calls <= 2:
             status, body = 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
         else:
