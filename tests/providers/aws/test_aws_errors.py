@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,17 +16,6 @@ from rollway.providers.aws.errors import from_botocore_error, from_client_error
 from tests.providers.aws.awsmoto import REGION, moto_api, push_image
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
-
-
-@pytest.fixture
-def iam_enforced(moto_url: str) -> Iterator[None]:
-    """moto checks IAM policies once INITIAL_NO_AUTH_ACTION_COUNT requests are used up;
-    `/moto-api/reset-auth` sets that count (0 = enforce from now on)."""
-    moto_api(moto_url, "reset-auth", b"0")
-    try:
-        yield
-    finally:
-        moto_api(moto_url, "reset-auth", b"inf")
 
 
 def restricted_session(aws: AwsClients, moto_url: str) -> boto3.Session:
@@ -59,7 +47,9 @@ def test_access_denied_names_iam_action_and_resource(aws: AwsClients, moto_url: 
     session = restricted_session(aws, moto_url)
     worker = AwsClients(REGION, session=session, endpoint_url=moto_url, max_attempts=1)
 
-    moto_api(moto_url, "reset-auth", b"0")  # moto now enforces IAM policies
+    # moto enforces IAM policies once INITIAL_NO_AUTH_ACTION_COUNT requests are used up;
+    # its `/moto-api/reset-auth` endpoint sets that count: 0 = enforce from now on.
+    moto_api(moto_url, "reset-auth", b"0")
     try:
         with pytest.raises(AwsError) as err:
             resolve_image(worker.ecr(), EcrImageConfig(repository="checkout", region=REGION), SHA)
