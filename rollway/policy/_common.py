@@ -6,6 +6,7 @@ tzdata-pinned) zone lookups.
 
 from __future__ import annotations
 
+import importlib
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -13,6 +14,24 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, PlainSerializer
+
+
+def _real_zoneinfo_class() -> type[ZoneInfo]:
+    """The class behind `zoneinfo.ZoneInfo`, fetched from its C module `_zoneinfo`.
+
+    Inside Temporal's workflow sandbox `zoneinfo.ZoneInfo` is a restricted proxy whose
+    instances `datetime` rejects as tzinfo ("not of a tzinfo subclass"); `_zoneinfo` is not
+    restricted, so this yields real ZoneInfo objects both in and outside workflows.
+    """
+    try:
+        cls: type[ZoneInfo] = importlib.import_module("_zoneinfo").ZoneInfo
+    except (ImportError, AttributeError):  # pragma: no cover - no C accelerator
+        cls = ZoneInfo
+    return cls
+
+
+_RealZoneInfo = _real_zoneinfo_class()
+
 
 DASH = "\u2013"  # en dash, used in human-readable ranges ("Mon\u2013Thu")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -127,8 +146,9 @@ def clock_minutes(hhmm: str) -> int:
 
 @lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
-    """Cached `ZoneInfo` lookup."""
-    return ZoneInfo(name)
+    """Cached `ZoneInfo` lookup (sandbox-safe, see `_RealZoneInfo`)."""
+    tz: ZoneInfo = _RealZoneInfo(name)
+    return tz
 
 
 def _parse_tz(value: Any) -> str:
