@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 
 def _real_zoneinfo_class() -> type[ZoneInfo]:
@@ -101,6 +101,14 @@ Weekdays = Annotated[
     tuple[int, ...],
     BeforeValidator(_parse_days),
     PlainSerializer(lambda ds: [DAY_NAMES[d] for d in ds], return_type=list[str]),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "examples": ["mon-thu", "mon,wed,fri", "weekdays"]},
+                {"type": "array", "items": {"type": "string"}, "examples": [["mon", "tue"]]},
+            ]
+        }
+    ),
 ]
 """Days of the week as numbers (Mon=0); accepts `'mon-thu'`, lists, `'weekdays'`."""
 
@@ -132,9 +140,17 @@ def _parse_clock(value: Any, *, allow_24: bool) -> str:
     return f"{h:02d}:{mi:02d}"
 
 
-StartTime = Annotated[str, BeforeValidator(lambda v: _parse_clock(v, allow_24=False))]
+StartTime = Annotated[
+    str,
+    BeforeValidator(lambda v: _parse_clock(v, allow_24=False)),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00"]}),
+]
 """Local time of day `'HH:MM'` (00:00-23:59)."""
-EndTime = Annotated[str, BeforeValidator(lambda v: _parse_clock(v, allow_24=True))]
+EndTime = Annotated[
+    str,
+    BeforeValidator(lambda v: _parse_clock(v, allow_24=True)),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["16:00"]}),
+]
 """Local time of day `'HH:MM'`; `'24:00'` means the end of the day."""
 
 

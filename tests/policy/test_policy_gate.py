@@ -247,3 +247,23 @@ def test_release_policy_rejects_unknown_parts_and_reports_groups(
 def test_empty_policy_is_always_open() -> None:
     d = evaluate_gate(ReleasePolicy(), datetime(2026, 1, 1, tzinfo=UTC))
     assert d.open and d.extra_approvals == []
+
+
+def test_policy_round_trips_through_json_and_has_a_schema(
+    seed000: ReleasePolicy, seed004: ReleasePolicy
+) -> None:
+    for p in (seed000, seed004):
+        assert ReleasePolicy.model_validate_json(p.model_dump_json()) == p
+        assert ReleasePolicy.model_validate(p.model_dump(mode="json")) == p
+    dumped = seed000.model_dump(mode="json")
+    assert dumped["windows"][0]["days"] == ["mon", "tue", "wed", "thu"]
+    assert dumped["freezes"][1]["lead"] == "14d"
+    schema = ReleasePolicy.model_json_schema()
+    assert set(schema["properties"]) == {
+        "windows",
+        "freezes",
+        "approvals",
+        "extra_approvals",
+        "hotfix",
+        "emergency",
+    }
