@@ -4,6 +4,7 @@ No clock reads and no I/O: every function takes the instant to evaluate as an aw
 so they are safe to call from Temporal workflow code.
 """
 
+from rollway.policy._common import zone
 from rollway.policy.approvals import (
     ApprovalCheck,
     ApprovalPolicy,
@@ -63,4 +64,5 @@ __all__ = [
     "earliest_open",
     "evaluate_gate",
     "next_reminder",
+    "zone",
 ]
