@@ -10,6 +10,7 @@ then any later call for the target (`status` included) scales it to 0.
 
 from __future__ import annotations
 
+import datetime
 import time
 
 from rollway.platform.base import DeploymentStatus, DeployRequest, Heartbeat, PlatformError
@@ -41,6 +42,20 @@ UNDONE_ANNOTATION = "rollway.dev/undone-version"
 COLORS = ("blue", "green")
 NO_COLOR = "none"
 """Selector value matching no pods: the active Service before any promotion."""
+
+
+def _timestamp(epoch: float) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. `2026-05-01T12:00:30.250Z`."""
+    dt = datetime.datetime.fromtimestamp(epoch, datetime.UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _parse_timestamp(text: str) -> float:
+    """Epoch seconds of `_timestamp` output; 0 (due now) if unreadable."""
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def other(color: str | None) -> str:
@@ -103,7 +118,7 @@ class BlueGreenStrategy:
         if delay <= 0:
             self._set_replicas(ctx, color, 0)
             return
-        at = f"{time.time() + delay:.0f}"
+        at = _timestamp(time.time() + delay)
 
         def build(cur: Obj | None) -> Obj | None:
             if cur is None or replicas_of(cur) == 0:
@@ -133,10 +148,7 @@ class BlueGreenStrategy:
             dep = ctx.get_deployment(self.dep_name(ctx, color))
             at = annotations_of(dep).get(SCALE_DOWN_AT_ANNOTATION)
             if dep is not None and at is not None:
-                try:
-                    due = float(at) <= time.time()
-                except ValueError:
-                    due = True
+                due = _parse_timestamp(at) <= time.time()
                 if due:
                     self._set_replicas(ctx, color, 0)
 

@@ -60,7 +60,7 @@ class Fault:
 
 def kube_verb(request: rendering.Request) -> str:
     """The RBAC verb of a request, as the API server's authorizer names it."""
-    method = str(request.method).upper()
+    method = str(getattr(request.method, "value", request.method)).upper()
     if method == "GET":
         if request.params.get("watch") == "true":
             return "watch"

@@ -209,7 +209,8 @@ class KubeEnv:
         return self
 
     def stop(self) -> None:
-        for cluster in self.clusters.values():
+        # Reverse order: kmock's servers patch aiohttp's resolver and must exit LIFO.
+        for cluster in reversed(self.clusters.values()):
             for fn in reversed(cluster.cleanup):
                 try:
                     fn()
