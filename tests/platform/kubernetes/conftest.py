@@ -12,7 +12,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from k8s_harness import KubeEnv, env_iter
+
+from rollway.platform.kubernetes.testing.harness import KubeEnv, env_iter
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

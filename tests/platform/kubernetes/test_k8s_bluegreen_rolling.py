@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import time
 
-from k8s_harness import DEPLOYMENT, SERVICE, KubeEnv, TestCluster, establish, wait_until
-
 from rollway.platform.base import DeployRequest, no_heartbeat
+from rollway.platform.kubernetes.testing.harness import (
+    DEPLOYMENT,
+    SERVICE,
+    KubeEnv,
+    TestCluster,
+    establish,
+    wait_until,
+)
 
 NAME = "app.kubernetes.io/name"
 COLOR = "rollway.dev/color"

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from k8s_harness import (
+
+from rollway.platform.base import DeployRequest, Platform, no_heartbeat
+from rollway.platform.kubernetes import KubernetesPlatform
+from rollway.platform.kubernetes.canary import replica_split
+from rollway.platform.kubernetes.testing.harness import (
     DEPLOYMENT,
     DESTINATIONRULE,
     HTTPROUTE,
@@ -15,10 +19,6 @@ from k8s_harness import (
     TestCluster,
     establish,
 )
-
-from rollway.platform.base import DeployRequest, Platform, no_heartbeat
-from rollway.platform.kubernetes import KubernetesPlatform
-from rollway.platform.kubernetes.canary import replica_split
 
 NAME = "app.kubernetes.io/name"
 TRACK = "rollway.dev/track"

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from k8s_harness import DEPLOYMENT, SERVICE, Call, KubeEnv, TestCluster, establish
 from kubernetes import client as k8s
 
 from rollway.platform.base import DeployRequest, PlatformError, no_heartbeat
 from rollway.platform.kubernetes.client import KubeClient
+from rollway.platform.kubernetes.testing.harness import (
+    DEPLOYMENT,
+    SERVICE,
+    Call,
+    KubeEnv,
+    TestCluster,
+    establish,
+)
 
 NAME = "app.kubernetes.io/name"
 TRACK = "rollway.dev/track"
@@ -92,7 +99,7 @@ def test_progress_deadline_exceeded_fails_with_the_deployment_message(kube: Kube
     assert beats and all(b.startswith("shop-canary:") for b in beats)
 
     # Waiting for the wrong version is a clear error, not a timeout.
-    with pytest.raises(PlatformError, match="runs version '6.6.6', not '7.0.0'"):
+    with pytest.raises(PlatformError, match=r"runs version '6\.6\.6', not '7\.0\.0'"):
         platform.wait_ready(t, "7.0.0", 1, no_heartbeat)
 
 
@@ -187,8 +194,8 @@ def test_writes_outside_allowed_namespaces_are_refused(kube: KubeEnv) -> None:
     east = kube.clusters["east"]
     kube_client = KubeClient(east.api, cluster="east", allowed_namespaces=[east.namespace])
     mark = east.mark()
-    with pytest.raises(PlatformError, match="refusing to create services 'x' in namespace "
-                                            "'kube-system'.*not in allowed_namespaces") as e:
+    with pytest.raises(PlatformError, match=r"refusing to create services 'x' in namespace "
+                                            r"'kube-system'.*not in allowed_namespaces") as e:
         kube_client.apply(SERVICE, "kube-system", "x",
                           lambda cur: {"spec": {"selector": {"a": "b"}}})
     assert not e.value.retryable

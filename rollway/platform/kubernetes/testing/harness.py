@@ -23,12 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from k8s_controllers import FakeControllers
-from k8s_emulator import EmulatorThread
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from rollway.platform.base import Target
+from rollway.platform.base import Platform, Target
 from rollway.platform.kubernetes import ClusterConfig, KubernetesPlatform, KubernetesPlatformConfig
 from rollway.platform.kubernetes.client import (
     APPLICATION,
@@ -41,6 +39,8 @@ from rollway.platform.kubernetes.client import (
     destination_rule_kind,
     virtual_service_kind,
 )
+from rollway.platform.kubernetes.testing.controllers import FakeControllers
+from rollway.platform.kubernetes.testing.emulator import EmulatorThread
 
 VIRTUALSERVICE = virtual_service_kind("v1")
 DESTINATIONRULE = destination_rule_kind("v1")
@@ -87,7 +87,7 @@ class Call:
         return "/".join(parts)
 
 
-class RecordingApiClient(k8s.ApiClient):  # type: ignore[misc]
+class RecordingApiClient(k8s.ApiClient):
     """An ApiClient that records requests and can run a hook before the next write."""
 
     def __init__(self, configuration: k8s.Configuration) -> None:
@@ -234,14 +234,19 @@ class KubeEnv:
 
     def _real_cluster(self, name: str, namespace: str) -> TestCluster:
         context = os.environ.get(f"ROLLWAY_KUBE_CONTEXT_{name.upper()}") or None
-        admin = k8s_config.new_client_from_config(context=context)
+        admin: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            context=context)
         cfg = copy.copy(admin.configuration)
         api = RecordingApiClient(cfg)
         core = k8s.CoreV1Api(admin)
-        core.create_namespace({"metadata": {"name": namespace,
-                                            "labels": {"rollway.dev/e2e": "true"}}})
+        core.create_namespace({"metadata": {  # type: ignore[arg-type]
+            "name": namespace, "labels": {"rollway.dev/e2e": "true"}}})
         cluster = TestCluster(name, namespace, api, admin, self.argocd_namespace)
-        cluster.cleanup.append(lambda: core.delete_namespace(namespace))
+
+        def delete() -> None:
+            core.delete_namespace(namespace)
+
+        cluster.cleanup.append(delete)
         return cluster
 
     # --- platform ---------------------------------------------------------------------
@@ -288,7 +293,7 @@ class KubeEnv:
         if c.controllers is not None:
             c.controllers.unready_images.add(image)
             return
-        k8s.CoreV1Api(c.admin).create_namespaced_resource_quota(c.namespace, {
+        k8s.CoreV1Api(c.admin).create_namespaced_resource_quota(c.namespace, {  # type: ignore[arg-type]
             "metadata": {"name": "no-new-pods"}, "spec": {"hard": {"pods": str(keep_pods)}},
         })
 
@@ -311,21 +316,24 @@ class KubeEnv:
         ns = cluster.namespace
         rbac = k8s.RbacAuthorizationV1Api(cluster.admin)
         core = k8s.CoreV1Api(cluster.admin)
-        core.create_namespaced_service_account(ns, {"metadata": {"name": "rollway-limited"}})
-        rbac.create_namespaced_role(ns, {"metadata": {"name": "rollway-limited"}, "rules": rules})
-        rbac.create_namespaced_role_binding(ns, {
+        sa: Any = {"metadata": {"name": "rollway-limited"}}
+        role: Any = {"metadata": {"name": "rollway-limited"}, "rules": rules}
+        core.create_namespaced_service_account(ns, sa)
+        rbac.create_namespaced_role(ns, role)
+        binding: Any = {
             "metadata": {"name": "rollway-limited"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                         "name": "rollway-limited"},
             "subjects": [{"kind": "ServiceAccount", "name": "rollway-limited", "namespace": ns}],
-        })
+        }
+        rbac.create_namespaced_role_binding(ns, binding)
         api = RecordingApiClient(copy.copy(cluster.admin.configuration))
-        api.set_default_header("Impersonate-User",
+        api.set_default_header("Impersonate-User",  # type: ignore[no-untyped-call]
                                f"system:serviceaccount:{ns}:rollway-limited")
         return api
 
 
-def establish(platform: KubernetesPlatform, target: Target, version: str, image: str,
+def establish(platform: Platform, target: Target, version: str, image: str,
               timeout_s: float = 60.0) -> None:
     """Deploy, wait and promote `version`: the starting point of most tests."""
     from rollway.platform.base import DeployRequest, no_heartbeat

@@ -122,7 +122,7 @@ class FakeControllers:
             labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": h}
             rs_template = copy.deepcopy(template)
             rs_template.setdefault("metadata", {})["labels"] = labels
-            body = {
+            body: Obj = {
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {
                     "name": f"{name}-{h}", "namespace": ns, "labels": labels,
@@ -137,7 +137,8 @@ class FakeControllers:
                     "template": rs_template,
                 },
             }
-            new = _raw(self.apps.create_namespaced_replica_set(ns, body, _preload_content=False))
+            new = _raw(self.apps.create_namespaced_replica_set(
+                ns, body, _preload_content=False))  # type: ignore[arg-type]
             owned.append(new)
         elif int(new["metadata"].get("annotations", {}).get(REVISION, "0")) < top:
             self._patch_rs(new, {"metadata": {"annotations": {REVISION: str(top + 1)}}})
@@ -169,12 +170,12 @@ class FakeControllers:
             can_run = not (images & self.unready_images)
             new_ready = min(want, ready + 1) if can_run else 0
             new_ready = min(new_ready, want)
-            status = {"replicas": want, "readyReplicas": new_ready,
-                      "availableReplicas": new_ready, "observedGeneration":
-                      int(rs["metadata"].get("generation", 1))}
-            if any(st.get(k) != v for k, v in status.items()):
-                self._patch_rs(rs, {"status": status}, status=True)
-                rs["status"] = status
+            rs_status = {"replicas": want, "readyReplicas": new_ready,
+                         "availableReplicas": new_ready, "observedGeneration":
+                         int(rs["metadata"].get("generation", 1))}
+            if any(st.get(k) != v for k, v in rs_status.items()):
+                self._patch_rs(rs, {"status": rs_status}, status=True)
+                rs["status"] = rs_status
 
         replicas = sum(int(rs["status"].get("replicas", 0)) for rs in owned if rs.get("status"))
         available = sum(int(rs["status"].get("availableReplicas", 0))
@@ -213,7 +214,7 @@ class FakeControllers:
             old = old_conds.get(cond["type"])
             same = old and all(old.get(k) == cond[k] for k in ("status", "reason", "message"))
             cond["lastUpdateTime"] = old["lastUpdateTime"] if same and old else _now()
-        status = {
+        status: Obj = {
             "observedGeneration": int(meta.get("generation", 1)),
             "replicas": replicas,
             "updatedReplicas": updated,

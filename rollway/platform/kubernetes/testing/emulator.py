@@ -178,7 +178,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         data = request.data
         if not isinstance(data, dict):
             raise kmock.KubernetesError(status=400, reason="BadRequest", message="not an object")
-        key = (request.resource, request.namespace, request.name)
+        key: Any = (request.resource, request.namespace, request.name)
         if key not in self.objects or self.objects[key].deleted:
             return  # kmock answers 404
         current = copy.deepcopy(self.objects[key].raw)
