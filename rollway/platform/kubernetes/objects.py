@@ -254,7 +254,12 @@ def progress(dep: Obj) -> Progress:
     total = int(status.get("replicas") or 0)
     failed = None
     for cond in status.get("conditions") or []:
-        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+        # A condition from before our last change is stale until the controller catches up.
+        if (
+            cond.get("type") == "Progressing"
+            and cond.get("reason") == "ProgressDeadlineExceeded"
+            and observed >= generation
+        ):
             failed = str(cond.get("message") or "progress deadline exceeded")
     name = meta.get("name", "?")
     if observed < generation:

@@ -178,7 +178,9 @@ def _httproute() -> dict[str, Any]:
 
 
 def _backends(c: TestCluster) -> list[dict[str, Any]]:
-    return list(c.get(HTTPROUTE, "shop")["spec"]["rules"][0]["backendRefs"])
+    """name/port/weight of each backendRef (a real API server also defaults group and kind)."""
+    refs = c.get(HTTPROUTE, "shop")["spec"]["rules"][0]["backendRefs"]
+    return [{k: r[k] for k in ("name", "port", "weight") if k in r} for r in refs]
 
 
 def _gateway_platform(kube: KubeEnv) -> KubernetesPlatform:

@@ -102,6 +102,11 @@ def test_progress_deadline_exceeded_fails_with_the_deployment_message(kube: Kube
     with pytest.raises(PlatformError, match=r"runs version '6\.6\.6', not '7\.0\.0'"):
         platform.wait_ready(t, "7.0.0", 1, no_heartbeat)
 
+    # A fixed version recovers: the old condition is stale once the template changes.
+    platform.deploy(DeployRequest(target=t, version="6.6.7", artifact=kube.images.v1))
+    st = platform.wait_ready(t, "6.6.7", kube.timeout_s, no_heartbeat)
+    assert st.canary is not None and st.canary.ready and st.canary.message == ""
+
 
 def test_forbidden_names_the_object_and_the_missing_verb(kube: KubeEnv) -> None:
     east = kube.clusters["east"]

@@ -58,7 +58,7 @@ class FakeControllers:
         self.argo_fail_revisions: set[str] = set()
         self.argo_hang_revisions: set[str] = set()
         self._progress: dict[tuple[str, str], tuple[str, float, tuple[int, ...]]] = {}
-        self._argo_seen: dict[tuple[str, str], int] = {}
+        self._exceeded: dict[tuple[str, str], str] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name=f"ctrl-{name}", daemon=True)
@@ -195,8 +195,9 @@ class FakeControllers:
         if complete:
             progressing = ("True", "NewReplicaSetAvailable",
                            f'ReplicaSet "{rs_name}" has successfully progressed.')
-        elif (old_conds.get("Progressing", {}).get("reason") == "ProgressDeadlineExceeded"
-              and last[0] == h) or now - last[1] > deadline:
+        elif self._exceeded.get(key) == h or now - last[1] > deadline:
+            # Sticky for this rollout (template), as in the real controller.
+            self._exceeded[key] = h
             progressing = ("False", "ProgressDeadlineExceeded",
                            f'ReplicaSet "{rs_name}" has timed out progressing.')
         else:
