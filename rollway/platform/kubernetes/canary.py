@@ -150,6 +150,8 @@ class CanaryStrategy:
 
     def set_weight(self, ctx: Ctx, weight: int) -> DeploymentStatus:
         canary = ctx.get_deployment(self.canary_name(ctx))
+        if canary is None and weight == 0:
+            return self.status(ctx)  # nothing to take traffic from
         if canary is None or (replicas_of(canary) == 0 and weight > 0):
             raise PlatformError(
                 f"no canary of '{ctx.service}' runs in namespace '{ctx.namespace}' on cluster "
@@ -168,7 +170,8 @@ class CanaryStrategy:
             # Selector first: from this write on, no user request reaches the canary.
             self.replica_router.set_open(ctx, False)
             ctx.scale(stable_name, self.cfg.replicas)
-            ctx.scale(canary_name, self._warm_canary_replicas())
+            if replicas_of(ctx.get_deployment(canary_name)) > 0:  # a retired canary stays at 0
+                ctx.scale(canary_name, self._warm_canary_replicas())
             return
         canary_n, stable_n = replica_split(self.cfg.replicas, weight)
         stable = ctx.get_deployment(stable_name)

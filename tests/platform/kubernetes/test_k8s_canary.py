@@ -126,10 +126,12 @@ def test_canary_replica_mode_promotion(kube: KubeEnv) -> None:
     assert st.stable is not None and st.stable.version == "2.0.0" and st.stable.ready
     assert st.canary is None and st.previous_stable == "1.0.0"
 
-    # Promote is idempotent.
+    # Promote is idempotent, and a late weight 0 does not wake the retired canary.
     mark = east.mark()
     platform.promote(t)
+    platform.set_weight(t, 0)
     assert east.writes(mark) == []
+    assert replicas(east, "shop-canary") == 0
 
 
 def test_canary_replica_mode_rollback_first_write_is_traffic(kube: KubeEnv) -> None:

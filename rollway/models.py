@@ -1,0 +1,283 @@
+"""Typed payloads that cross Temporal boundaries.
+
+Workflow input, signal/update arguments and the `state` query result are
+pydantic models carried by `temporalio.contrib.pydantic`, so
+`temporal workflow query --name state` prints exactly these fields.
+One `XxxInput` model per call lets a signature grow without breaking histories.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from rollway.platform.base import DeploymentStatus, Target
+from rollway.spec import (
+    AnalysisSpec,
+    BuildSpec,
+    EnvironmentSpec,
+    MetricCheck,
+    PipelineSpec,
+    RunSpec,
+    ScanSpec,
+    SmokeCheck,
+)
+
+
+class Stage(StrEnum):
+    """Where a promotion stands, in pipeline order."""
+
+    PENDING = "pending"
+    BUILD = "build"
+    SCAN = "scan"
+    STAGING = "staging"
+    APPROVAL = "approval"
+    CANARY = "canary"
+    PROMOTING = "promoting"
+    ROLLING_BACK = "rolling_back"
+    DONE = "done"
+
+
+class Outcome(StrEnum):
+    """How a promotion ended (`running` while it has not)."""
+
+    RUNNING = "running"
+    PROMOTED = "promoted"
+    ROLLED_BACK = "rolled_back"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+# --- workflow input and human inputs ------------------------------------------------
+
+
+class PromotionInput(BaseModel):
+    """Start a promotion of `version` (built from `commit`) of `service`."""
+
+    service: str
+    version: str
+    commit: str
+    pipeline: PipelineSpec
+    pipeline_dir: str = Field(default=".", description="Folder of the pipeline file.")
+    requested_by: str = "ci"
+
+
+class ApprovalInput(BaseModel):
+    """`approve` / `reject` signal and update argument: `{"by": "alice", "comment": "…"}`."""
+
+    by: str = Field(min_length=1)
+    comment: str = ""
+
+
+class ActionInput(BaseModel):
+    """`abort`, `rollback`, `pause`, `resume` argument: `{"by": "bob", "reason": "…"}`."""
+
+    by: str = "unknown"
+    reason: str = ""
+
+
+# --- state (the `state` query) ---------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    stage: Stage
+    message: str
+    by: str | None = None
+
+
+class ApprovalRecord(BaseModel):
+    by: str
+    at: datetime
+    decision: Literal["approve", "reject"]
+    comment: str = ""
+
+
+MetricStatus = Literal["pass", "fail", "inconclusive", "error"]
+
+
+class MetricResult(BaseModel):
+    """One metric at one analysis: its value, its bound, and why it passed or not."""
+
+    name: str
+    status: MetricStatus
+    value: float | None = None
+    min: float | None = None
+    max: float | None = None
+    samples: float | None = None
+    query: str = ""
+    message: str = ""
+
+
+class AnalysisResult(BaseModel):
+    at: datetime | None = None
+    weight: int = 0
+    status: MetricStatus
+    metrics: list[MetricResult] = Field(default_factory=list)
+    message: str = ""
+
+
+class CanaryState(BaseModel):
+    environment: str
+    steps: list[int]
+    step: int = Field(default=-1, description="Index of the current step; -1 before the first.")
+    weight: int = 0
+    paused: bool = False
+    consecutive_failures: int = 0
+    consecutive_inconclusive: int = 0
+    analyses: list[AnalysisResult] = Field(
+        default_factory=list, description="The most recent analyses, newest last (at most 20)."
+    )
+
+
+class PromotionState(BaseModel):
+    """Everything `rollway status` shows; returned by the `state` query."""
+
+    service: str
+    version: str
+    commit: str
+    stage: Stage = Stage.PENDING
+    outcome: Outcome = Outcome.RUNNING
+    reason: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    artifact: str | None = None
+    stable_version: str | None = None
+    scan: ScanResult | None = None
+    approvals_required: int = 0
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    canary: CanaryState | None = None
+    rollback_metrics: list[MetricResult] = Field(
+        default_factory=list, description="The metric values that caused an automatic rollback."
+    )
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class PromotionResult(BaseModel):
+    """What the workflow returns."""
+
+    outcome: Outcome
+    reason: str = ""
+    version: str
+    stable_version: str | None = None
+
+
+# --- activity inputs and results ----------------------------------------------------
+
+
+class BuildInput(BaseModel):
+    service: str
+    version: str
+    commit: str
+    build: BuildSpec
+    pipeline_dir: str
+
+
+class BuildResult(BaseModel):
+    artifact: str
+    reused: bool = False
+    log_tail: str = ""
+
+
+class ScanInput(BaseModel):
+    artifact: str
+    scan: ScanSpec
+
+
+class ScanFinding(BaseModel):
+    rule: str
+    severity: str
+    message: str
+    location: str = ""
+
+
+class ScanResult(BaseModel):
+    passed: bool
+    summary: str
+    blocking: list[ScanFinding] = Field(default_factory=list)
+    warnings: list[ScanFinding] = Field(default_factory=list)
+
+
+class PlatformInput(BaseModel):
+    """Which platform to act on: a target and its environment's platform config."""
+
+    target: Target
+    environment: EnvironmentSpec
+    run: RunSpec | None = None
+
+
+class DeployInput(PlatformInput):
+    version: str
+    artifact: str
+    commit: str = ""
+
+
+class WaitReadyInput(PlatformInput):
+    version: str
+    timeout_s: float = 60.0
+
+
+class WeightInput(PlatformInput):
+    weight: int
+
+
+class SmokeInput(BaseModel):
+    base_url: str
+    checks: list[SmokeCheck]
+    retries: int = 3
+
+
+class SmokeResult(BaseModel):
+    passed: bool
+    results: list[str]
+
+
+class AnalysisInput(BaseModel):
+    target: Target
+    environment: EnvironmentSpec
+    canary_version: str
+    stable_version: str | None
+    weight: int
+    analysis: AnalysisSpec
+    window_s: float = Field(description="How far back each query looks, in seconds.")
+
+
+class StatusSnapshot(BaseModel):
+    """Platform status embedded in results, so the workflow sees what the platform saw."""
+
+    status: DeploymentStatus
+
+
+__all__ = [
+    "ActionInput",
+    "AnalysisInput",
+    "AnalysisResult",
+    "ApprovalInput",
+    "ApprovalRecord",
+    "BuildInput",
+    "BuildResult",
+    "CanaryState",
+    "DeployInput",
+    "MetricCheck",
+    "MetricResult",
+    "Outcome",
+    "PlatformInput",
+    "PromotionInput",
+    "PromotionResult",
+    "PromotionState",
+    "ScanFinding",
+    "ScanInput",
+    "ScanResult",
+    "SmokeInput",
+    "SmokeResult",
+    "Stage",
+    "TimelineEntry",
+    "WaitReadyInput",
+    "WeightInput",
+]
+
+PromotionState.model_rebuild()

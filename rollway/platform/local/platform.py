@@ -1,0 +1,327 @@
+"""The local platform: service versions as OS processes behind HAProxy.
+
+State per target lives in `$ROLLWAY_HOME/platform/<service>.<env>.json`,
+guarded by a file lock, so the worker, the CLI and tests agree on it.
+HAProxy is told every change through its runtime API, and Prometheus finds
+every running version through file-based discovery.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from rollway.home import file_lock, free_port, read_json, write_json
+from rollway.platform.base import (
+    DeploymentStatus,
+    DeployRequest,
+    Heartbeat,
+    PlatformError,
+    Target,
+    VersionStatus,
+)
+from rollway.platform.local import processes
+from rollway.platform.local.haproxy import BackendEntry, HAProxy, ServerEntry
+from rollway.platform.local.processes import ProcessRef
+from rollway.spec import LocalPlatformConfig, RunSpec
+
+
+def backend_name(target: Target) -> str:
+    """HAProxy backend (and Prometheus `proxy` label) of a target."""
+    return f"{target.service}.{target.environment}"
+
+
+def server_name(version: str) -> str:
+    """HAProxy server name (Prometheus `server` label) of a version."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", version)
+
+
+class RunningVersion(BaseModel):
+    version: str
+    artifact: str
+    port: int
+    weight: int
+    process: ProcessRef
+    argv: list[str]
+
+
+class TargetState(BaseModel):
+    frontend_port: int
+    stable: RunningVersion | None = None
+    canary: RunningVersion | None = None
+    previous_stable: RunningVersion | None = None
+
+
+class LocalPlatform:
+    """`Platform` on this machine; see `rollway.platform.base` for the contract."""
+
+    def __init__(self, home: Path, run: RunSpec, config: LocalPlatformConfig | None = None) -> None:
+        self.home = home
+        self.run = run
+        self.config = config or LocalPlatformConfig()
+        self.haproxy = HAProxy(home)
+        self.state_dir = home / "platform"
+        self.targets_dir = home / "prometheus" / "targets"
+
+    # -- state -----------------------------------------------------------------
+
+    def _state_path(self, target: Target) -> Path:
+        return self.state_dir / f"{backend_name(target)}.json"
+
+    def _lock(self, target: Target):  # type: ignore[no-untyped-def]
+        return file_lock(self.state_dir / f"{backend_name(target)}.lock")
+
+    def _load(self, target: Target) -> TargetState | None:
+        data = read_json(self._state_path(target))
+        return TargetState.model_validate(data) if data else None
+
+    def _save(self, target: Target, state: TargetState) -> None:
+        write_json(self._state_path(target), state.model_dump(mode="json"))
+        self._write_scrape_targets(target, state)
+
+    def _all_backends(self) -> list[BackendEntry]:
+        out = []
+        for path in sorted(self.state_dir.glob("*.json")):
+            st = TargetState.model_validate(read_json(path))
+            servers = [
+                ServerEntry(name=server_name(v.version), port=v.port, weight=v.weight)
+                for v in (st.stable, st.canary)
+                if v is not None
+            ]
+            out.append(BackendEntry(name=path.stem, port=st.frontend_port, servers=servers))
+        return out
+
+    def _write_scrape_targets(self, target: Target, state: TargetState) -> None:
+        groups = [
+            {
+                "targets": [f"127.0.0.1:{v.port}"],
+                "labels": {
+                    "service": target.service,
+                    "environment": target.environment,
+                    "version": v.version,
+                },
+            }
+            for v in (state.stable, state.canary)
+            if v is not None
+        ]
+        write_json(self.targets_dir / f"{backend_name(target)}.json", groups)
+
+    def _ensure_frontend(self, target: Target) -> TargetState:
+        state = self._load(target)
+        if state is None:
+            state = TargetState(frontend_port=free_port())
+            self._save(target, state)
+            self.haproxy.start_or_reload(self._all_backends())
+        elif not self.haproxy.running():
+            self.haproxy.start_or_reload(self._all_backends())
+        write_json(
+            self.targets_dir / "haproxy.json",
+            [{"targets": [f"127.0.0.1:{self.haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
+        )
+        return state
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _set_weights(self, target: Target, state: TargetState, canary_weight: int) -> None:
+        """Apply weights in one runtime-API call: canary first when it shrinks."""
+        be = backend_name(target)
+        cmds = []
+        if state.canary is not None:
+            cmds.append(f"set server {be}/{server_name(state.canary.version)} weight {canary_weight}")
+            state.canary.weight = canary_weight
+        if state.stable is not None:
+            stable_weight = 100 - canary_weight if state.canary is not None else 100
+            cmds.append(f"set server {be}/{server_name(state.stable.version)} weight {stable_weight}")
+            state.stable.weight = stable_weight
+        if cmds:
+            self.haproxy.command(*cmds)
+
+    def _retire(self, target: Target, v: RunningVersion, drain: bool) -> None:
+        """Take a version out of HAProxy and stop its process."""
+        be, srv = backend_name(target), server_name(v.version)
+        try:
+            self.haproxy.command(f"set server {be}/{srv} weight 0")
+        except PlatformError:
+            pass  # already gone
+        if drain:
+            time.sleep(self.config.drain.total_seconds())
+        for cmd in (
+            f"set server {be}/{srv} state maint",
+            f"shutdown sessions server {be}/{srv}",
+            f"del server {be}/{srv}",
+        ):
+            try:
+                self.haproxy.command(cmd)
+            except PlatformError:
+                pass
+        processes.stop(v.process)
+
+    def _version_status(self, v: RunningVersion, role: str, live: dict[str, int]) -> VersionStatus:
+        ok = processes.alive(v.process)
+        return VersionStatus(
+            version=v.version,
+            role=role,  # type: ignore[arg-type]
+            artifact=v.artifact,
+            ready=ok and _healthy(v.port, self.run.health_path),
+            available=1 if ok else 0,
+            weight=live.get(server_name(v.version), v.weight),
+            endpoint=f"http://127.0.0.1:{v.port}",
+            message="" if ok else f"process {v.process.pid} is not running (log: {v.process.log})",
+        )
+
+    def _status(self, target: Target, state: TargetState | None) -> DeploymentStatus:
+        if state is None:
+            return DeploymentStatus(target=target)
+        live = self.haproxy.weights(backend_name(target))
+        return DeploymentStatus(
+            target=target,
+            stable=self._version_status(state.stable, "stable", live) if state.stable else None,
+            canary=self._version_status(state.canary, "canary", live) if state.canary else None,
+            previous_stable=state.previous_stable.version if state.previous_stable else None,
+            frontend_url=f"http://127.0.0.1:{state.frontend_port}",
+        )
+
+    def _start_version(self, target: Target, version: str, artifact: str) -> RunningVersion:
+        port = free_port()
+        subst = {"artifact": artifact, "port": str(port), "version": version}
+        argv = [a.format(**subst) for a in self.run.command]
+        env = dict(os.environ) | self.run.env | {
+            "PORT": str(port),
+            "VERSION": version,
+            "SERVICE": target.service,
+            "ENVIRONMENT": target.environment,
+        }
+        cwd = artifact if Path(artifact).is_dir() else str(self.home)
+        log = self.state_dir / "logs" / f"{backend_name(target)}.{server_name(version)}.log"
+        try:
+            ref = processes.spawn(argv, cwd=cwd, env=env, log=log)
+        except OSError as e:
+            raise PlatformError(f"cannot start {target.label()} {version}: {e}", retryable=False) from e
+        return RunningVersion(
+            version=version, artifact=artifact, port=port, weight=0, process=ref, argv=argv
+        )
+
+    # -- Platform ----------------------------------------------------------------
+
+    def deploy(self, request: DeployRequest) -> DeploymentStatus:
+        target = request.target
+        with self._lock(target):
+            state = self._ensure_frontend(target)
+            if state.stable and state.stable.version == request.version and state.canary is None:
+                return self._status(target, state)  # already live: nothing to do
+            if state.canary is not None:
+                if state.canary.version == request.version and processes.alive(state.canary.process):
+                    return self._status(target, state)  # retried deploy
+                old, state.canary = state.canary, None
+                self._set_weights(target, state, 0)
+                self._retire(target, old, drain=False)
+            v = self._start_version(target, request.version, request.artifact)
+            state.canary = v
+            srv = server_name(v.version)
+            be = backend_name(target)
+            self._save(target, state)  # before HAProxy learns of it: a crash leaves no orphan
+            self.haproxy.command(
+                f"add server {be}/{srv} 127.0.0.1:{v.port} weight 0 check inter 1s fall 2 rise 1",
+            )
+            self.haproxy.command(f"enable health {be}/{srv}", f"enable server {be}/{srv}")
+            return self._status(target, state)
+
+    def wait_ready(
+        self, target: Target, version: str, timeout_s: float, heartbeat: Heartbeat
+    ) -> DeploymentStatus:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self._load(target)
+            v = _find(state, version)
+            if v is None:
+                raise PlatformError(f"{target.label()} does not run {version}", retryable=False)
+            if not processes.alive(v.process):
+                tail = processes.log_tail(v.process.log)
+                raise PlatformError(
+                    f"{target.label()} {version} exited before it was ready; log tail:\n{tail}",
+                    retryable=False,
+                )
+            if _healthy(v.port, self.run.health_path):
+                return self._status(target, state)
+            if time.monotonic() > deadline:
+                raise PlatformError(
+                    f"{target.label()} {version} did not answer 200 on {self.run.health_path} "
+                    f"within {timeout_s:.0f}s; log tail:\n{processes.log_tail(v.process.log)}",
+                    retryable=False,
+                )
+            heartbeat(f"waiting for {version} on port {v.port}")
+            time.sleep(0.2)
+
+    def set_weight(self, target: Target, weight: int) -> DeploymentStatus:
+        if not 0 <= weight <= 100:
+            raise PlatformError(f"weight {weight} is not within 0..100", retryable=False)
+        with self._lock(target):
+            state = self._load(target)
+            if state is None or state.canary is None:
+                raise PlatformError(f"{target.label()} has no canary to weight", retryable=False)
+            self._set_weights(target, state, weight)
+            self._save(target, state)
+            return self._status(target, state)
+
+    def promote(self, target: Target) -> DeploymentStatus:
+        with self._lock(target):
+            state = self._load(target)
+            if state is None or state.canary is None:
+                return self._status(target, state)  # nothing to promote (retry after success)
+            self._set_weights(target, state, 100)
+            old, state.stable, state.canary = state.stable, state.canary, None
+            state.stable.weight = 100
+            if old is not None:
+                state.previous_stable = old
+            self._save(target, state)
+            if old is not None:
+                self._retire(target, old, drain=True)
+            return self._status(target, state)
+
+    def rollback(self, target: Target) -> DeploymentStatus:
+        with self._lock(target):
+            state = self._load(target)
+            if state is None or state.canary is None:
+                return self._status(target, state)
+            self._set_weights(target, state, 0)  # first write: all traffic to stable
+            old, state.canary = state.canary, None
+            self._save(target, state)
+            self._retire(target, old, drain=False)
+            return self._status(target, state)
+
+    def undo(self, target: Target, to_version: str | None = None) -> DeploymentStatus:
+        state = self._load(target)
+        prev = state.previous_stable if state else None
+        if prev is None or (to_version and prev.version != to_version):
+            raise PlatformError(
+                f"{target.label()} has no previous version "
+                f"{to_version or ''} to return to".replace("  ", " "),
+                retryable=False,
+            )
+        self.deploy(DeployRequest(target=target, version=prev.version, artifact=prev.artifact))
+        self.wait_ready(target, prev.version, self.run.ready_timeout.total_seconds(), lambda _: None)
+        return self.promote(target)
+
+    def status(self, target: Target) -> DeploymentStatus:
+        return self._status(target, self._load(target))
+
+
+def _find(state: TargetState | None, version: str) -> RunningVersion | None:
+    if state is None:
+        return None
+    for v in (state.canary, state.stable):
+        if v is not None and v.version == version:
+            return v
+    return None
+
+
+def _healthy(port: int, path: str) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -1,0 +1,291 @@
+"""The pipeline spec: one YAML document per service, validated by these models.
+
+A spec lists the stages of a promotion in the order they run:
+build -> scan -> staging -> approval -> release gate -> canary -> promotion.
+A stage left out is skipped. `rollway validate FILE` checks a file and
+`rollway schema` prints the JSON Schema for editors.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from rollway.durations import Duration
+from rollway.metrics.templates import TEMPLATES
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+class SpecModel(BaseModel):
+    """Base for spec models: unknown keys are errors (a typo must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def kind_of(default: str) -> Any:
+    """A discriminator on `kind` that falls back to `default` when `kind` is omitted."""
+
+    def pick(v: Any) -> str:
+        if isinstance(v, dict):
+            return str(v.get("kind", default))
+        return str(getattr(v, "kind", default))
+
+    return Discriminator(pick)
+
+
+def _sub(path: str, message: str) -> ValueError:
+    """A validation error about a nested path, e.g. `_sub('[2].weight', 'must be …')`."""
+    return ValueError(f"@{path}: {message}")
+
+
+# --- how the service runs (local platform) -------------------------------------------
+
+
+class RunSpec(SpecModel):
+    """How the local platform starts one version of the service as an OS process."""
+
+    command: list[str] = Field(
+        min_length=1,
+        description="argv; `{artifact}`, `{port}`, `{version}` are replaced. PORT and VERSION "
+        "are also set in the environment.",
+    )
+    health_path: str = Field(default="/healthz", description="GET path that answers 200 when ready.")
+    ready_timeout: Duration = Field(default=timedelta(seconds=30))
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+# --- platforms ---------------------------------------------------------------------
+
+
+class LocalPlatformConfig(SpecModel):
+    """Real OS processes behind HAProxy on this machine (the embedded default)."""
+
+    kind: Literal["local"] = "local"
+    drain: Duration = Field(
+        default=timedelta(seconds=2),
+        description="How long a retired version keeps serving in-flight requests.",
+    )
+
+
+PlatformConfig = Annotated[Annotated[LocalPlatformConfig, Tag("local")], kind_of("local")]
+
+
+class EnvironmentSpec(SpecModel):
+    """Where an environment runs."""
+
+    platform: PlatformConfig = Field(default_factory=LocalPlatformConfig)
+
+
+# --- stages ------------------------------------------------------------------------
+
+
+class CommandBuild(SpecModel):
+    """Run a build command; it writes the artifact (and SARIF reports) to $ARTIFACT_DIR."""
+
+    kind: Literal["command"] = "command"
+    command: list[str] = Field(
+        min_length=1,
+        description="argv, run in `workdir` with COMMIT, VERSION, SERVICE, ARTIFACT_DIR set.",
+    )
+    workdir: str = Field(default=".", description="Relative to the pipeline file's folder.")
+    timeout: Duration = Field(default=timedelta(minutes=30))
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class NoBuild(SpecModel):
+    """CI built the artifact already; the stage only checks it exists."""
+
+    kind: Literal["none"] = "none"
+    artifact: str = Field(
+        description="Artifact path or image reference; `{commit}` and `{version}` are replaced."
+    )
+
+
+BuildSpec = Annotated[
+    Annotated[CommandBuild, Tag("command")] | Annotated[NoBuild, Tag("none")], kind_of("command")
+]
+
+
+class SarifScan(SpecModel):
+    """Judge SARIF reports the build wrote (bandit, Semgrep, Trivy, CodeQL, gitleaks)."""
+
+    kind: Literal["sarif"] = "sarif"
+    reports: list[str] = Field(
+        min_length=1, description="Paths relative to the artifact directory."
+    )
+    block_on: list[Literal["critical", "high", "medium", "low"]] = Field(
+        default_factory=lambda: ["critical"],
+        description="Severities that block the promotion.",
+    )
+
+
+ScanSpec = Annotated[Annotated[SarifScan, Tag("sarif")], kind_of("sarif")]
+
+
+class SmokeCheck(SpecModel):
+    """One HTTP request the new version must answer correctly."""
+
+    path: str = "/"
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expect_status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = Field(default=None, description="Text the body must contain.")
+    timeout: Duration = Field(default=timedelta(seconds=5))
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"must start with '/', e.g. '/{v}'")
+        return v
+
+
+class StagingSpec(SpecModel):
+    """Deploy to a pre-production environment and run smoke checks there."""
+
+    environment: str = "staging"
+    smoke: list[SmokeCheck] = Field(default_factory=lambda: [SmokeCheck(path="/healthz")])
+    retries: int = Field(default=3, ge=0, le=20, description="Attempts per smoke check.")
+
+
+class ApprovalSpec(SpecModel):
+    """A human gate before production."""
+
+    required: int = Field(default=1, ge=1, le=10, description="Distinct approvers needed.")
+    timeout: Duration | None = Field(
+        default=None, description="Reject the promotion when nobody decides in time."
+    )
+
+
+class MetricCheck(SpecModel):
+    """One metric judged at every analysis interval.
+
+    Give either a `template` (a named query from `rollway.metrics.templates`) or a
+    raw PromQL `query` with `${service}`, `${environment}`, `${version}`,
+    `${stable}`, `${interval}` placeholders. The value must stay within `min`/`max`.
+    """
+
+    name: str
+    template: str | None = None
+    query: str | None = None
+    min: float | None = None
+    max: float | None = None
+    min_samples: int = Field(
+        default=0, ge=0, description="Fewer requests in the window make the check inconclusive."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MetricCheck:
+        if (self.template is None) == (self.query is None):
+            raise ValueError("give exactly one of 'template' or 'query'")
+        if self.min is None and self.max is None:
+            raise ValueError("give 'min' or 'max' (or both): the bound the value must respect")
+        if self.template is not None:
+            if self.template not in TEMPLATES:
+                known = ", ".join(sorted(TEMPLATES))
+                raise ValueError(f"template '{self.template}' is unknown; known: {known}")
+        return self
+
+
+class AnalysisSpec(SpecModel):
+    """How often the canary is judged and how many bad checks roll it back."""
+
+    interval: Duration = Field(default=timedelta(minutes=1))
+    initial_delay: Duration = Field(default=timedelta(0))
+    failure_limit: int = Field(
+        default=1, ge=1, description="Consecutive failed checks that roll the canary back."
+    )
+    inconclusive_limit: int = Field(
+        default=3, ge=1, description="Consecutive inconclusive checks that pause for a human."
+    )
+    metrics: list[MetricCheck] = Field(default_factory=list)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return v
+
+
+class CanaryStep(SpecModel):
+    """Send `weight` percent of traffic to the canary, then soak for `soak`."""
+
+    weight: int = Field(ge=1, le=100)
+    soak: Duration = Field(default=timedelta(0))
+
+
+class CanarySpec(SpecModel):
+    """The production ramp."""
+
+    environment: str = "production"
+    steps: list[CanaryStep] = Field(min_length=1)
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing(cls, steps: list[CanaryStep]) -> list[CanaryStep]:
+        for i in range(1, len(steps)):
+            if steps[i].weight <= steps[i - 1].weight:
+                raise _sub(
+                    f"[{i}].weight",
+                    f"must be greater than the previous step ({steps[i - 1].weight})",
+                )
+        return steps
+
+
+class PipelineSpec(SpecModel):
+    """A service's whole promotion pipeline."""
+
+    service: str = Field(description="Lowercase letters, digits and '-'.")
+    description: str = ""
+    run: RunSpec | None = Field(
+        default=None, description="How to start the service (needed by the local platform)."
+    )
+    environments: dict[str, EnvironmentSpec] = Field(
+        default_factory=lambda: {"staging": EnvironmentSpec(), "production": EnvironmentSpec()}
+    )
+    build: BuildSpec | None = None
+    scan: ScanSpec | None = None
+    staging: StagingSpec | None = None
+    approval: ApprovalSpec | None = None
+    canary: CanarySpec
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(
+                f"'{v}' is not a valid service name: use lowercase letters, digits and '-', "
+                "starting and ending with a letter or digit (e.g. 'orders-api')"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> PipelineSpec:
+        for where, env in (
+            ("staging.environment", self.staging.environment if self.staging else None),
+            ("canary.environment", self.canary.environment),
+        ):
+            if env is not None and env not in self.environments:
+                known = ", ".join(sorted(self.environments)) or "none"
+                raise _sub(where, f"environment '{env}' is not declared in 'environments' ({known})")
+        uses_local = any(e.platform.kind == "local" for e in self.environments.values())
+        if uses_local and self.run is None:
+            raise _sub("run", "the local platform needs 'run.command' to start the service")
+        return self
+
+    def environment(self, name: str) -> EnvironmentSpec:
+        return self.environments[name]

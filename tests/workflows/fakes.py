@@ -1,0 +1,142 @@
+"""Test activities with the production names, over an in-memory platform.
+
+Each test gets a `FakeWorld`: it scripts analysis verdicts and failures and
+records every call, so a test asserts the order of stages and the traffic
+the workflow asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from rollway.models import (
+    AnalysisInput,
+    AnalysisResult,
+    BuildInput,
+    BuildResult,
+    DeployInput,
+    MetricResult,
+    PlatformInput,
+    ScanInput,
+    ScanResult,
+    SmokeInput,
+    SmokeResult,
+    WaitReadyInput,
+    WeightInput,
+)
+from rollway.platform.base import DeploymentStatus, Target, VersionStatus
+
+
+@dataclass
+class FakeWorld:
+    stable: dict[str, str] = field(default_factory=lambda: {"staging": "v1", "production": "v1"})
+    canary: dict[str, str] = field(default_factory=dict)
+    weight: dict[str, int] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)  # consumed one per analysis; then "pass"
+    fail: dict[str, str] = field(default_factory=dict)  # activity name -> error message
+    scan_passed: bool = True
+
+    def status(self, target: Target) -> DeploymentStatus:
+        env = target.environment
+        stable = self.stable.get(env)
+        canary = self.canary.get(env)
+        w = self.weight.get(env, 0)
+        return DeploymentStatus(
+            target=target,
+            stable=VersionStatus(version=stable, role="stable", ready=True, weight=100 - w)
+            if stable else None,
+            canary=VersionStatus(version=canary, role="canary", ready=True, weight=w,
+                                 endpoint="http://canary") if canary else None,
+            frontend_url="http://frontend",
+        )
+
+    def _maybe_fail(self, name: str) -> None:
+        if name in self.fail:
+            raise ApplicationError(self.fail[name], non_retryable=True)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        world = self
+
+        @activity.defn(name="build")
+        async def build(inp: BuildInput) -> BuildResult:
+            world.calls.append("build")
+            world._maybe_fail("build")
+            return BuildResult(artifact=f"/artifacts/{inp.version}")
+
+        @activity.defn(name="scan_gate")
+        async def scan_gate(inp: ScanInput) -> ScanResult:
+            world.calls.append("scan_gate")
+            if world.scan_passed:
+                return ScanResult(passed=True, summary="0 blocking")
+            return ScanResult(passed=False, summary="1 blocking: B602 (critical)")
+
+        @activity.defn(name="deploy")
+        async def deploy(inp: DeployInput) -> DeploymentStatus:
+            env = inp.target.environment
+            world.calls.append(f"deploy:{env}")
+            world._maybe_fail(f"deploy:{env}")
+            if world.stable.get(env) != inp.version:
+                world.canary[env] = inp.version
+                world.weight[env] = 0
+            return world.status(inp.target)
+
+        @activity.defn(name="wait_ready")
+        async def wait_ready(inp: WaitReadyInput) -> DeploymentStatus:
+            world.calls.append(f"wait_ready:{inp.target.environment}")
+            world._maybe_fail("wait_ready")
+            return world.status(inp.target)
+
+        @activity.defn(name="set_weight")
+        async def set_weight(inp: WeightInput) -> DeploymentStatus:
+            env = inp.target.environment
+            world.calls.append(f"weight:{env}:{inp.weight}")
+            world.weight[env] = inp.weight
+            return world.status(inp.target)
+
+        @activity.defn(name="promote")
+        async def promote(inp: PlatformInput) -> DeploymentStatus:
+            env = inp.target.environment
+            world.calls.append(f"promote:{env}")
+            if env in world.canary:
+                world.stable[env] = world.canary.pop(env)
+                world.weight[env] = 0
+            return world.status(inp.target)
+
+        @activity.defn(name="rollback")
+        async def rollback(inp: PlatformInput) -> DeploymentStatus:
+            env = inp.target.environment
+            world.calls.append(f"rollback:{env}")
+            world.canary.pop(env, None)
+            world.weight[env] = 0
+            return world.status(inp.target)
+
+        @activity.defn(name="platform_status")
+        async def platform_status(inp: PlatformInput) -> DeploymentStatus:
+            return world.status(inp.target)
+
+        @activity.defn(name="smoke_test")
+        async def smoke_test(inp: SmokeInput) -> SmokeResult:
+            world.calls.append("smoke")
+            world._maybe_fail("smoke")
+            return SmokeResult(passed=True, results=["GET /healthz: ok"])
+
+        @activity.defn(name="analyze")
+        async def analyze(inp: AnalysisInput) -> AnalysisResult:
+            verdict = world.verdicts.pop(0) if world.verdicts else "pass"
+            world.calls.append(f"analyze:{inp.weight}:{verdict}")
+            metric = MetricResult(
+                name="success-rate", status=verdict,  # type: ignore[arg-type]
+                value=0.9 if verdict == "fail" else (None if verdict == "inconclusive" else 0.999),
+                min=0.99,
+            )
+            return AnalysisResult(weight=inp.weight, status=verdict,  # type: ignore[arg-type]
+                                  metrics=[metric], message=f"success-rate {verdict}")
+
+        return [build, scan_gate, deploy, wait_ready, set_weight, promote, rollback,
+                platform_status, smoke_test, analyze]

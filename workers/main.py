@@ -1,0 +1,61 @@
+"""The Rollway worker: runs PromotionWorkflow and every activity on task queue `rollway`.
+
+    python -m workers.main            # address from ROLLWAY_TEMPORAL_ADDRESS or `rollway up`
+
+Activities are synchronous (the kubernetes and boto3 clients are), so they run
+in a thread pool; each one heartbeats on long waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from rollway import NAMESPACE, TASK_QUEUE
+from rollway.home import home
+from rollway.stack import temporal_address
+from workers.registry import ACTIVITIES, WORKFLOWS
+
+
+async def connect(address: str | None = None) -> Client:
+    """A client with Rollway's data converter."""
+    addr = address or os.environ.get("ROLLWAY_TEMPORAL_ADDRESS") or temporal_address(home())
+    if not addr:
+        raise SystemExit("no Temporal server: run `rollway up` or set ROLLWAY_TEMPORAL_ADDRESS")
+    return await Client.connect(addr, namespace=NAMESPACE, data_converter=pydantic_data_converter)
+
+
+def build_worker(client: Client, executor: ThreadPoolExecutor, task_queue: str = TASK_QUEUE) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=ACTIVITIES,
+        activity_executor=executor,
+        max_concurrent_activities=64,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    client = await connect()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=64) as executor:
+        worker = build_worker(client, executor)
+        async with worker:
+            logging.info("worker polling task queue %s at %s", TASK_QUEUE, client.service_client.config.target_host)
+            await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

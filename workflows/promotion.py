@@ -1,0 +1,460 @@
+"""PromotionWorkflow: one commit from build to 100 % production traffic, or back.
+
+The stages run in the order the pipeline documents list them:
+build -> scan gate -> staging + smoke -> approval -> canary ramp -> promotion.
+Each stage names the activity that does its work (see `activities/`). Any
+failure ends the promotion in a known state with traffic on the stable
+version; the `state` query tells where it stands at any moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from rollway.models import (
+        ActionInput,
+        AnalysisInput,
+        AnalysisResult,
+        ApprovalInput,
+        ApprovalRecord,
+        BuildInput,
+        BuildResult,
+        CanaryState,
+        DeployInput,
+        Outcome,
+        PlatformInput,
+        PromotionInput,
+        PromotionResult,
+        PromotionState,
+        ScanInput,
+        ScanResult,
+        SmokeInput,
+        SmokeResult,
+        Stage,
+        WaitReadyInput,
+        WeightInput,
+    )
+    from rollway.platform.base import DeploymentStatus, Target
+    from workflows import options
+    from workflows.state import StateKeeper
+
+
+class _Stop(Exception):
+    """Ends the pipeline early with an outcome (not a workflow failure)."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+def _cause(err: BaseException) -> str:
+    """The innermost message of an activity failure."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return str(err)
+
+
+@workflow.defn(name="PromotionWorkflow")
+class PromotionWorkflow:
+    """Carries one promotion durably; survives worker and server restarts."""
+
+    @workflow.init
+    def __init__(self, inp: PromotionInput) -> None:
+        self.inp = inp
+        self.spec = inp.pipeline
+        self.keeper = StateKeeper(
+            PromotionState(service=inp.service, version=inp.version, commit=inp.commit)
+        )
+        self.state = self.keeper.state
+        self.abort_request: ActionInput | None = None
+
+    # --- the pipeline -------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: PromotionInput) -> PromotionResult:
+        self.state.started_at = workflow.now()
+        self.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
+        try:
+            artifact = await self.build()
+            await self.scan_gate(artifact)
+            await self.staging(artifact)
+            await self.approval()
+            await self.canary(artifact)
+        except _Stop as stop:
+            self.state.outcome, self.state.reason = stop.outcome, stop.reason
+        self.state.finished_at = workflow.now()
+        self.keeper.enter(Stage.DONE, f"{self.state.outcome.value}: {self.state.reason}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return PromotionResult(
+            outcome=self.state.outcome,
+            reason=self.state.reason,
+            version=inp.version,
+            stable_version=self.state.stable_version,
+        )
+
+    async def build(self) -> str:
+        if self.spec.build is None:
+            raise _Stop(Outcome.FAILED, "the pipeline has no build stage and no artifact")
+        self.keeper.enter(Stage.BUILD, f"building {self.inp.version} at {self.inp.commit[:12]}")
+        timeout = getattr(self.spec.build, "timeout", timedelta(minutes=5))
+        result = await self._activity(
+            "build",
+            BuildInput(
+                service=self.inp.service, version=self.inp.version, commit=self.inp.commit,
+                build=self.spec.build, pipeline_dir=self.inp.pipeline_dir,
+            ),
+            BuildResult, options.build_options(timeout), what="build",
+        )
+        self.state.artifact = result.artifact
+        self.keeper.log("artifact reused" if result.reused else f"built {result.artifact}")
+        return result.artifact
+
+    async def scan_gate(self, artifact: str) -> None:
+        if self.spec.scan is None:
+            return
+        self.keeper.enter(Stage.SCAN, "judging security scan reports")
+        verdict = await self._activity(
+            "scan_gate", ScanInput(artifact=artifact, scan=self.spec.scan), ScanResult,
+            options.SMOKE, what="scan gate",
+        )
+        self.state.scan = verdict
+        if not verdict.passed:
+            raise _Stop(Outcome.FAILED, f"scan gate blocked: {verdict.summary}")
+        self.keeper.log(f"scan gate passed: {verdict.summary}")
+
+    async def staging(self, artifact: str) -> None:
+        stg = self.spec.staging
+        if stg is None:
+            return
+        self.keeper.enter(Stage.STAGING, f"deploying to {stg.environment}")
+        target = Target(service=self.inp.service, environment=stg.environment)
+        env = self._platform_input(target)
+        status = await self._deploy(env, artifact)
+        if status.canary is not None:
+            smoke_url = status.canary.endpoint or status.frontend_url or ""
+            try:
+                smoke = await self._activity(
+                    "smoke_test",
+                    SmokeInput(base_url=smoke_url, checks=stg.smoke, retries=stg.retries),
+                    SmokeResult, options.SMOKE, what="staging smoke checks",
+                )
+            except _Stop:
+                await self._rollback_target(env)
+                raise
+            self.keeper.log("smoke checks passed: " + ", ".join(smoke.results))
+            await self._call("set_weight", WeightInput(**env.model_dump(), weight=100))
+            await self._call("promote", env)
+        self.keeper.log(f"{stg.environment} runs {self.inp.version}")
+
+    async def approval(self) -> None:
+        spec = self.spec.approval
+        if spec is None:
+            return
+        self.state.approvals_required = spec.required
+        self.keeper.enter(Stage.APPROVAL, f"waiting for {spec.required} approval(s)")
+        timeout = spec.timeout.total_seconds() if spec.timeout else None
+        try:
+            await workflow.wait_condition(
+                lambda: self._approvals() >= spec.required or self._rejected() is not None
+                or self.abort_request is not None,
+                timeout=timeout,
+            )
+        except TimeoutError:
+            raise _Stop(Outcome.REJECTED, f"no approval within {spec.timeout}") from None
+        self._check_abort()
+        rejected = self._rejected()
+        if rejected is not None:
+            raise _Stop(Outcome.REJECTED, f"rejected by {rejected.by}: {rejected.comment}".rstrip(": "))
+        self.keeper.log("approved by " + ", ".join(a.by for a in self.state.approvals))
+
+    async def canary(self, artifact: str) -> None:
+        spec = self.spec.canary
+        target = Target(service=self.inp.service, environment=spec.environment)
+        env = self._platform_input(target)
+        self.keeper.enter(Stage.CANARY, f"canary in {spec.environment}")
+        self.state.canary = CanaryState(
+            environment=spec.environment, steps=[s.weight for s in spec.steps]
+        )
+        before = await self._call("platform_status", env)
+        self.state.stable_version = before.stable.version if before.stable else None
+        if self.state.stable_version == self.inp.version and before.canary is None:
+            raise _Stop(Outcome.PROMOTED, f"{self.inp.version} is already the stable version")
+        status = await self._deploy(env, artifact)
+        if status.stable is None:
+            self.keeper.log("no stable version yet: the first version goes straight to 100%")
+            await self._promote(env)
+            return
+        canary_from = workflow.now()
+        for i, step in enumerate(spec.steps):
+            if self.abort_request is not None:
+                await self._auto_rollback(env, self._abort_reason())
+            self.state.canary.step = i
+            await self._call("set_weight", WeightInput(**env.model_dump(), weight=step.weight))
+            self.state.canary.weight = step.weight
+            self.keeper.log(f"canary at {step.weight}%, soaking {step.soak}")
+            reason = await self._soak(target, env, step.soak, canary_from)
+            if reason is not None:
+                await self._auto_rollback(env, reason)
+        await self._promote(env)
+
+    # --- canary helpers ---------------------------------------------------------------
+
+    async def _soak(
+        self, target: Target, env: PlatformInput, soak: timedelta, canary_from: Any
+    ) -> str | None:
+        """Soak one step, analysing every interval. Returns a rollback reason or None."""
+        analysis = self.spec.canary.analysis
+        c = self.state.canary
+        assert c is not None
+        interval = analysis.interval.total_seconds()
+        end = workflow.now() + soak
+        need_pass = bool(analysis.metrics) and soak > timedelta(0)
+        last: AnalysisResult | None = None
+        while True:
+            remaining = (end - workflow.now()).total_seconds()
+            done_soaking = remaining <= 0 and (not need_pass or (last and last.status == "pass"))
+            if done_soaking and not c.paused:
+                return None
+            wait = interval if remaining <= 0 or c.paused else min(interval, remaining)
+            try:
+                await workflow.wait_condition(lambda: self.abort_request is not None, timeout=wait)
+            except TimeoutError:
+                pass
+            if self.abort_request is not None:
+                return self._abort_reason()
+            if not analysis.metrics or workflow.now() < canary_from + analysis.initial_delay:
+                continue
+            last = await self._analyse(target, env, interval)
+            if c.consecutive_failures >= analysis.failure_limit:
+                self.state.rollback_metrics = [m for m in last.metrics if m.status == "fail"]
+                return f"analysis failed {c.consecutive_failures} time(s) in a row: {last.message}"
+            if c.consecutive_inconclusive >= analysis.inconclusive_limit and not c.paused:
+                c.paused = True
+                self.keeper.log(
+                    f"paused: analysis inconclusive {c.consecutive_inconclusive} times in a row "
+                    f"({last.message}); traffic held at {c.weight}%. Resume with `rollway resume`."
+                )
+
+    async def _analyse(self, target: Target, env: PlatformInput, interval: float) -> AnalysisResult:
+        c = self.state.canary
+        assert c is not None
+        inp = AnalysisInput(
+            target=target, environment=env.environment, canary_version=self.inp.version,
+            stable_version=self.state.stable_version, weight=c.weight,
+            analysis=self.spec.canary.analysis, window_s=max(interval, 5.0),
+        )
+        try:
+            result = await workflow.execute_activity(
+                "analyze", inp, result_type=AnalysisResult, **options.ANALYSIS
+            )
+        except ActivityError as e:
+            result = AnalysisResult(weight=c.weight, status="error", message=_cause(e))
+        self.keeper.record_analysis(result)
+        if result.status == "fail":
+            c.consecutive_failures += 1
+            c.consecutive_inconclusive = 0
+        elif result.status == "pass":
+            c.consecutive_failures = c.consecutive_inconclusive = 0
+        else:
+            c.consecutive_inconclusive += 1
+        return result
+
+    async def _auto_rollback(self, env: PlatformInput, reason: str) -> None:
+        self.keeper.enter(Stage.ROLLING_BACK, f"rolling back: {reason}")
+        await self._rollback_target(env)
+        if self.state.canary:
+            self.state.canary.weight = 0
+        raise _Stop(Outcome.ROLLED_BACK, reason)
+
+    async def _promote(self, env: PlatformInput) -> None:
+        self.keeper.enter(Stage.PROMOTING, f"promoting {self.inp.version} to 100%")
+        await self._call("set_weight", WeightInput(**env.model_dump(), weight=100))
+        status = await self._call("promote", env)
+        if self.state.canary:
+            self.state.canary.weight = 100
+        retired = self.state.stable_version
+        self.state.stable_version = status.stable.version if status.stable else self.inp.version
+        raise _Stop(
+            Outcome.PROMOTED,
+            f"{self.inp.version} serves 100%" + (f"; {retired} retired" if retired else ""),
+        )
+
+    # --- activity plumbing ---------------------------------------------------------
+
+    def _platform_input(self, target: Target) -> PlatformInput:
+        return PlatformInput(
+            target=target, environment=self.spec.environments[target.environment], run=self.spec.run
+        )
+
+    async def _deploy(self, env: PlatformInput, artifact: str) -> DeploymentStatus:
+        status = await self._call(
+            "deploy",
+            DeployInput(**env.model_dump(), version=self.inp.version, artifact=artifact,
+                        commit=self.inp.commit),
+        )
+        if status.canary is None:  # already the stable version there
+            return status
+        ready = self.spec.run.ready_timeout if self.spec.run else timedelta(minutes=5)
+        return await self._activity(
+            "wait_ready",
+            WaitReadyInput(**env.model_dump(), version=self.inp.version,
+                           timeout_s=ready.total_seconds()),
+            DeploymentStatus, options.wait_ready_options(ready), what="readiness",
+            on_error=env,
+        )
+
+    async def _call(self, name: str, inp: PlatformInput) -> DeploymentStatus:
+        return await self._activity(
+            name, inp, DeploymentStatus, options.PLATFORM, what=name.replace("_", " "), on_error=inp
+        )
+
+    async def _rollback_target(self, env: PlatformInput) -> None:
+        await workflow.execute_activity(
+            "rollback", env, result_type=DeploymentStatus, **options.ROLLBACK
+        )
+        self.keeper.log(f"{env.target.label()}: canary at 0%, stable untouched")
+
+    async def _activity(
+        self, name: str, inp: Any, result_type: type[Any], opts: dict[str, Any], *, what: str,
+        on_error: PlatformInput | None = None,
+    ) -> Any:
+        """Run an activity; a failure (or an abort meanwhile) ends the promotion cleanly."""
+        task = asyncio.ensure_future(
+            workflow.execute_activity(name, inp, result_type=result_type, **opts)
+        )
+        await workflow.wait_condition(lambda: task.done() or self.abort_request is not None)
+        if not task.done():
+            task.cancel()
+        try:
+            result = await task
+        except (ActivityError, asyncio.CancelledError) as e:
+            if on_error is not None:
+                await self._rollback_target(on_error)
+            self._check_abort_or_rollback()
+            raise _Stop(Outcome.FAILED, f"{what} failed: {_cause(e)}") from None
+        if self.abort_request is not None and on_error is not None:
+            await self._rollback_target(on_error)
+        self._check_abort_or_rollback()
+        return result
+
+    def _check_abort_or_rollback(self) -> None:
+        a = self.abort_request
+        if a is None:
+            return
+        in_canary = self.state.stage in (Stage.CANARY, Stage.ROLLING_BACK)
+        outcome = Outcome.ROLLED_BACK if in_canary else Outcome.ABORTED
+        raise _Stop(outcome, f"{'rolled back' if in_canary else 'aborted'} by {a.by}"
+                    + (f": {a.reason}" if a.reason else ""))
+
+    _check_abort = _check_abort_or_rollback
+
+    def _abort_reason(self) -> str:
+        a = self.abort_request
+        assert a is not None
+        return f"manual rollback by {a.by}" + (f": {a.reason}" if a.reason else "")
+
+    def _approvals(self) -> int:
+        return len([a for a in self.state.approvals if a.decision == "approve"])
+
+    def _rejected(self) -> ApprovalRecord | None:
+        return next((a for a in self.state.approvals if a.decision == "reject"), None)
+
+    # --- humans: signals, updates, queries ----------------------------------------------
+
+    def _refusal(self, inp: ApprovalInput) -> str | None:
+        if self.state.outcome != Outcome.RUNNING:
+            return f"the promotion has ended ({self.state.outcome.value})"
+        if self.state.stage != Stage.APPROVAL:
+            return f"the promotion is not awaiting approval (stage: {self.state.stage.value})"
+        if any(a.by == inp.by for a in self.state.approvals):
+            return f"{inp.by} has already decided on this promotion"
+        return None
+
+    def _decide(self, inp: ApprovalInput, decision: str) -> PromotionState:
+        refusal = self._refusal(inp)
+        if refusal is not None:
+            self.keeper.log(f"{decision} refused: {refusal}", by=inp.by)
+            return self.state
+        self.state.approvals.append(
+            ApprovalRecord(by=inp.by, at=workflow.now(), decision=decision,  # type: ignore[arg-type]
+                           comment=inp.comment)
+        )
+        self.keeper.log(f"{decision}d" + (f": {inp.comment}" if inp.comment else ""), by=inp.by)
+        return self.state
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, inp: ApprovalInput) -> None:
+        self._decide(inp, "approve")
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, inp: ApprovalInput) -> None:
+        self._decide(inp, "reject")
+
+    @workflow.update(name="approve")
+    def approve_update(self, inp: ApprovalInput) -> PromotionState:
+        return self._decide(inp, "approve")
+
+    @approve_update.validator
+    def _validate_approve(self, inp: ApprovalInput) -> None:
+        if (refusal := self._refusal(inp)) is not None:
+            raise ApplicationError(f"approval refused: {refusal}", type="ApprovalRefused")
+
+    @workflow.update(name="reject")
+    def reject_update(self, inp: ApprovalInput) -> PromotionState:
+        return self._decide(inp, "reject")
+
+    @reject_update.validator
+    def _validate_reject(self, inp: ApprovalInput) -> None:
+        if (refusal := self._refusal(inp)) is not None:
+            raise ApplicationError(f"rejection refused: {refusal}", type="ApprovalRefused")
+
+    def _request_abort(self, inp: ActionInput) -> None:
+        if self.abort_request is None and self.state.outcome == Outcome.RUNNING:
+            self.abort_request = inp
+            self.keeper.log(f"rollback requested: {inp.reason or 'no reason given'}", by=inp.by)
+
+    @workflow.signal(name="abort")
+    def abort_signal(self, inp: ActionInput) -> None:
+        self._request_abort(inp)
+
+    @workflow.signal(name="rollback")
+    def rollback_signal(self, inp: ActionInput) -> None:
+        self._request_abort(inp)
+
+    @workflow.update(name="rollback")
+    async def rollback_update(self, inp: ActionInput) -> PromotionState:
+        self._request_abort(inp)
+        await workflow.wait_condition(lambda: self.state.outcome != Outcome.RUNNING)
+        return self.state
+
+    @rollback_update.validator
+    def _validate_rollback(self, inp: ActionInput) -> None:
+        if self.state.outcome != Outcome.RUNNING:
+            raise ApplicationError(
+                f"nothing to roll back: the promotion has ended ({self.state.outcome.value})",
+                type="NotRunning",
+            )
+
+    @workflow.signal(name="pause")
+    def pause_signal(self, inp: ActionInput) -> None:
+        if self.state.canary is not None and not self.state.canary.paused:
+            self.state.canary.paused = True
+            self.keeper.log(f"paused: {inp.reason or 'no reason given'}", by=inp.by)
+
+    @workflow.signal(name="resume")
+    def resume_signal(self, inp: ActionInput) -> None:
+        if self.state.canary is not None and self.state.canary.paused:
+            self.state.canary.paused = False
+            self.state.canary.consecutive_inconclusive = 0
+            self.keeper.log("resumed", by=inp.by)
+
+    @workflow.query(name="state")
+    def query_state(self) -> PromotionState:
+        return self.state

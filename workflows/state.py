@@ -1,0 +1,58 @@
+"""Bookkeeping for a promotion's queryable state: timeline, details, search attributes."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from rollway.models import AnalysisResult, PromotionState, Stage, TimelineEntry
+
+STAGE_KEY = SearchAttributeKey.for_keyword("RollwayStage")
+SERVICE_KEY = SearchAttributeKey.for_keyword("RollwayService")
+MAX_ANALYSES = 20
+
+
+class StateKeeper:
+    """Owns a `PromotionState` and records every change with `workflow.now()`."""
+
+    def __init__(self, state: PromotionState) -> None:
+        self.state = state
+
+    def log(self, message: str, by: str | None = None) -> None:
+        self.state.timeline.append(
+            TimelineEntry(at=workflow.now(), stage=self.state.stage, message=message, by=by)
+        )
+        workflow.logger.info("%s: %s", self.state.stage.value, message)
+        self._details()
+
+    def enter(self, stage: Stage, message: str) -> None:
+        self.state.stage = stage
+        self.log(message)
+        # Only when the starter registered Rollway's search attributes: upserting an
+        # unknown attribute fails the workflow task (and the time-skipping server knows none).
+        if workflow.info().typed_search_attributes.get(SERVICE_KEY) is not None:
+            workflow.upsert_search_attributes([STAGE_KEY.value_set(stage.value)])
+
+    def record_analysis(self, result: AnalysisResult) -> None:
+        canary = self.state.canary
+        assert canary is not None
+        result.at = workflow.now()
+        canary.analyses = [*canary.analyses, result][-MAX_ANALYSES:]
+        self._details()
+
+    def _details(self) -> None:
+        s = self.state
+        lines = [f"**{s.service}** {s.version} ({s.commit[:12]}): {s.stage.value}"]
+        if s.outcome.value != "running":
+            lines.append(f"outcome: **{s.outcome.value}** {s.reason}")
+        if s.canary and s.stage == Stage.CANARY:
+            c = s.canary
+            lines.append(f"canary {c.weight}% (step {c.step + 1}/{len(c.steps)})"
+                         + (" paused" if c.paused else ""))
+            if c.analyses:
+                lines.append(f"last analysis: {c.analyses[-1].status}: {c.analyses[-1].message}")
+        if s.stage == Stage.APPROVAL:
+            lines.append(f"approvals {len([a for a in s.approvals if a.decision == 'approve'])}"
+                         f"/{s.approvals_required}")
+        workflow.set_current_details("\n".join(lines))
