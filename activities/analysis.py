@@ -36,6 +36,11 @@ def query_variables(inp: AnalysisInput) -> dict[str, str]:
     }
 
 
+def stable_variables(variables: dict[str, str]) -> dict[str, str]:
+    """The same variables, pointed at the stable version (for relative bounds)."""
+    return variables | {"version": variables["stable"], "server": variables["stable_server"]}
+
+
 @activity.defn(name="analyze")
 def analyze(inp: AnalysisInput) -> AnalysisResult:
     """Measure every metric once; a failed query is an `error` result, not an exception."""
@@ -55,8 +60,12 @@ def analyze(inp: AnalysisInput) -> AnalysisResult:
         try:
             value = prom.value(query)
             samples = prom.value(samples_q) if samples_q else None
+            baseline = None
+            if check.relative and inp.stable_version:
+                template = t.query if t else check.query or ""
+                baseline = prom.value(render(template, stable_variables(variables)))
         except MetricQueryError as e:
             results.append(MetricResult(name=check.name, status="error", query=query, message=str(e)))
             continue
-        results.append(judge_value(check, value, samples, query))
+        results.append(judge_value(check, value, samples, query, baseline))
     return combine(results, inp.weight)

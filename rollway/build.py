@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +50,9 @@ def run_build(
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}-{time.monotonic_ns()}")
     tmp.mkdir(parents=True)
     log = out.with_name(out.name + ".build.log")
-    full_env = dict(os.environ) | env | {"ARTIFACT_DIR": str(tmp)}
+    # The worker's interpreter first on PATH: build scripts run `python -m …` with our packages.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    full_env = dict(os.environ) | env | {"ARTIFACT_DIR": str(tmp), "PATH": path}
     with open(log, "wb") as logf:
         try:
             proc = subprocess.Popen(

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from rollway.platform.base import DeploymentStatus, Target
+from rollway.scan import ScanVerdict
 from rollway.spec import (
     AnalysisSpec,
     BuildSpec,
@@ -109,6 +110,7 @@ class MetricResult(BaseModel):
     min: float | None = None
     max: float | None = None
     samples: float | None = None
+    baseline: float | None = Field(default=None, description="The stable version's value.")
     query: str = ""
     message: str = ""
 
@@ -147,7 +149,7 @@ class PromotionState(BaseModel):
     finished_at: datetime | None = None
     artifact: str | None = None
     stable_version: str | None = None
-    scan: ScanResult | None = None
+    scan: ScanVerdict | None = None
     approvals_required: int = 0
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     canary: CanaryState | None = None
@@ -186,20 +188,7 @@ class BuildResult(BaseModel):
 class ScanInput(BaseModel):
     artifact: str
     scan: ScanSpec
-
-
-class ScanFinding(BaseModel):
-    rule: str
-    severity: str
-    message: str
-    location: str = ""
-
-
-class ScanResult(BaseModel):
-    passed: bool
-    summary: str
-    blocking: list[ScanFinding] = Field(default_factory=list)
-    warnings: list[ScanFinding] = Field(default_factory=list)
+    now: datetime = Field(description="The workflow's time: due dates and exception expiry.")
 
 
 class PlatformInput(BaseModel):
@@ -269,9 +258,8 @@ __all__ = [
     "PromotionInput",
     "PromotionResult",
     "PromotionState",
-    "ScanFinding",
     "ScanInput",
-    "ScanResult",
+    "ScanVerdict",
     "SmokeInput",
     "SmokeResult",
     "Stage",

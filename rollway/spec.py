@@ -24,6 +24,7 @@ from pydantic import (
 
 from rollway.durations import Duration
 from rollway.metrics.templates import TEMPLATES
+from rollway.scan.policy import ScanPolicy
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
@@ -59,8 +60,8 @@ class RunSpec(SpecModel):
 
     command: list[str] = Field(
         min_length=1,
-        description="argv; `{artifact}`, `{port}`, `{version}` are replaced. PORT and VERSION "
-        "are also set in the environment.",
+        description="argv; `{artifact}`, `{port}`, `{version}`, `{python}` (the worker's "
+        "interpreter) are replaced. PORT and VERSION are also set in the environment.",
     )
     health_path: str = Field(default="/healthz", description="GET path that answers 200 when ready.")
     ready_timeout: Duration = Field(default=timedelta(seconds=30))
@@ -126,9 +127,9 @@ class SarifScan(SpecModel):
     reports: list[str] = Field(
         min_length=1, description="Paths relative to the artifact directory."
     )
-    block_on: list[Literal["critical", "high", "medium", "low"]] = Field(
-        default_factory=lambda: ["critical"],
-        description="Severities that block the promotion.",
+    policy: ScanPolicy = Field(
+        default_factory=ScanPolicy,
+        description="What blocks: critical by default; highs get a due date; secrets always block.",
     )
 
 
@@ -174,7 +175,9 @@ class MetricCheck(SpecModel):
 
     Give either a `template` (a named query from `rollway.metrics.templates`) or a
     raw PromQL `query` with `${service}`, `${environment}`, `${version}`,
-    `${stable}`, `${interval}` placeholders. The value must stay within `min`/`max`.
+    `${stable}`, `${interval}` placeholders. Bounds are absolute (`min`, `max`)
+    and/or relative to the stable version measured the same way
+    (`max_increase`/`max_decrease` in the metric's unit, `max_ratio`/`min_ratio`).
     """
 
     name: str
@@ -182,20 +185,42 @@ class MetricCheck(SpecModel):
     query: str | None = None
     min: float | None = None
     max: float | None = None
+    max_increase: float | None = Field(
+        default=None, ge=0, description="Canary may exceed stable by at most this much."
+    )
+    max_decrease: float | None = Field(
+        default=None, ge=0, description="Canary may fall below stable by at most this much."
+    )
+    max_ratio: float | None = Field(
+        default=None, gt=0, description="Canary may be at most stable x this (e.g. 1.2)."
+    )
+    min_ratio: float | None = Field(
+        default=None, gt=0, description="Canary must be at least stable x this."
+    )
     min_samples: int = Field(
         default=0, ge=0, description="Fewer requests in the window make the check inconclusive."
     )
+
+    @property
+    def relative(self) -> bool:
+        """True when a bound compares the canary with the stable version."""
+        return any(
+            v is not None
+            for v in (self.max_increase, self.max_decrease, self.max_ratio, self.min_ratio)
+        )
 
     @model_validator(mode="after")
     def _one_source(self) -> MetricCheck:
         if (self.template is None) == (self.query is None):
             raise ValueError("give exactly one of 'template' or 'query'")
-        if self.min is None and self.max is None:
-            raise ValueError("give 'min' or 'max' (or both): the bound the value must respect")
-        if self.template is not None:
-            if self.template not in TEMPLATES:
-                known = ", ".join(sorted(TEMPLATES))
-                raise ValueError(f"template '{self.template}' is unknown; known: {known}")
+        if self.min is None and self.max is None and not self.relative:
+            raise ValueError(
+                "give a bound: 'min'/'max' (absolute) or 'max_increase', 'max_decrease', "
+                "'max_ratio', 'min_ratio' (relative to stable)"
+            )
+        if self.template is not None and self.template not in TEMPLATES:
+            known = ", ".join(sorted(TEMPLATES))
+            raise ValueError(f"template '{self.template}' is unknown; known: {known}")
         return self
 
 

@@ -15,6 +15,7 @@ from activities.platform import (
     set_weight,
     wait_ready,
 )
+from activities.scan import scan_gate
 from activities.smoke import smoke_test
 from workflows.promotion import PromotionWorkflow
 
@@ -27,6 +28,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     platform_status,
     promote,
     rollback,
+    scan_gate,
     set_weight,
     smoke_test,
     wait_ready,

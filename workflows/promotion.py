@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         PromotionResult,
         PromotionState,
         ScanInput,
-        ScanResult,
         SmokeInput,
         SmokeResult,
         Stage,
@@ -41,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         WeightInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
+    from rollway.scan import ScanVerdict
     from workflows import options
     from workflows.state import StateKeeper
 
@@ -121,7 +121,8 @@ class PromotionWorkflow:
             return
         self.keeper.enter(Stage.SCAN, "judging security scan reports")
         verdict = await self._activity(
-            "scan_gate", ScanInput(artifact=artifact, scan=self.spec.scan), ScanResult,
+            "scan_gate", ScanInput(artifact=artifact, scan=self.spec.scan, now=workflow.now()),
+            ScanVerdict,
             options.SMOKE, what="scan gate",
         )
         self.state.scan = verdict

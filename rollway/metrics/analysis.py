@@ -11,13 +11,30 @@ from rollway.models import AnalysisResult, MetricResult, MetricStatus
 from rollway.spec import MetricCheck
 
 
+def _relative_problem(check: MetricCheck, value: float, baseline: float) -> str | None:
+    """What a value breaks relative to the stable version's, or None."""
+    if check.max_increase is not None and value > baseline + check.max_increase:
+        return f"{value:.4g} > stable {baseline:.4g} + {check.max_increase:g}"
+    if check.max_decrease is not None and value < baseline - check.max_decrease:
+        return f"{value:.4g} < stable {baseline:.4g} - {check.max_decrease:g}"
+    if check.max_ratio is not None and value > baseline * check.max_ratio:
+        return f"{value:.4g} > stable {baseline:.4g} x {check.max_ratio:g}"
+    if check.min_ratio is not None and value < baseline * check.min_ratio:
+        return f"{value:.4g} < stable {baseline:.4g} x {check.min_ratio:g}"
+    return None
+
+
 def judge_value(
-    check: MetricCheck, value: float | None, samples: float | None, query: str = ""
+    check: MetricCheck,
+    value: float | None,
+    samples: float | None,
+    query: str = "",
+    baseline: float | None = None,
 ) -> MetricResult:
-    """Classify one measured value."""
+    """Classify one measured value (and, for relative bounds, the stable's value)."""
     base = MetricResult(
         name=check.name, status="pass", value=value, min=check.min, max=check.max,
-        samples=samples, query=query,
+        samples=samples, query=query, baseline=baseline,
     )
     if value is None:
         base.status, base.message = "inconclusive", "no data yet"
@@ -26,10 +43,16 @@ def judge_value(
         base.status = "inconclusive"
         base.message = f"{samples:.0f} requests < min_samples {check.min_samples}"
         return base
+    if check.relative and baseline is None:
+        base.status, base.message = "inconclusive", "no data for the stable version to compare with"
+        return base
+    relative = _relative_problem(check, value, baseline) if baseline is not None else None
     if check.min is not None and value < check.min:
         base.status, base.message = "fail", f"{value:.4g} < min {check.min:g}"
     elif check.max is not None and value > check.max:
         base.status, base.message = "fail", f"{value:.4g} > max {check.max:g}"
+    elif relative is not None:
+        base.status, base.message = "fail", relative
     else:
         bounds = " ".join(
             s for s in (
@@ -37,7 +60,9 @@ def judge_value(
                 f"<= {check.max:g}" if check.max is not None else "",
             ) if s
         )
-        base.message = f"{value:.4g} {bounds}"
+        base.message = f"{value:.4g} {bounds}".rstrip()
+        if baseline is not None:
+            base.message += f" (stable {baseline:.4g})"
     return base
 
 

@@ -23,7 +23,7 @@ from rollway.models import (
     MetricResult,
     PlatformInput,
     ScanInput,
-    ScanResult,
+    ScanVerdict,
     SmokeInput,
     SmokeResult,
     WaitReadyInput,
@@ -70,11 +70,12 @@ class FakeWorld:
             return BuildResult(artifact=f"/artifacts/{inp.version}")
 
         @activity.defn(name="scan_gate")
-        async def scan_gate(inp: ScanInput) -> ScanResult:
+        async def scan_gate(inp: ScanInput) -> ScanVerdict:
             world.calls.append("scan_gate")
             if world.scan_passed:
-                return ScanResult(passed=True, summary="0 blocking")
-            return ScanResult(passed=False, summary="1 blocking: B602 (critical)")
+                return ScanVerdict(passed=True, summary="0 blocking", evaluated_at=inp.now)
+            return ScanVerdict(passed=False, summary="1 blocking: B602 (critical)",
+                               evaluated_at=inp.now)
 
         @activity.defn(name="deploy")
         async def deploy(inp: DeployInput) -> DeploymentStatus:

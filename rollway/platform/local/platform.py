@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -188,7 +189,7 @@ class LocalPlatform:
 
     def _start_version(self, target: Target, version: str, artifact: str) -> RunningVersion:
         port = free_port()
-        subst = {"artifact": artifact, "port": str(port), "version": version}
+        subst = {"artifact": artifact, "port": str(port), "version": version, "python": sys.executable}
         argv = [a.format(**subst) for a in self.run.command]
         env = dict(os.environ) | self.run.env | {
             "PORT": str(port),

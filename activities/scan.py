@@ -1,0 +1,33 @@
+"""The scan gate: judge the SARIF reports the build produced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from rollway.models import ScanInput
+from rollway.scan import Finding, SarifError, ScanVerdict, evaluate, parse_sarif_text
+
+
+@activity.defn(name="scan_gate")
+def scan_gate(inp: ScanInput) -> ScanVerdict:
+    """Parse every report and apply the pipeline's scan policy at the workflow's time."""
+    findings: list[Finding] = []
+    for rel in inp.scan.reports:
+        path = Path(inp.artifact) / rel
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise ApplicationError(
+                f"scan.reports: {rel} not found in the artifact ({path}); "
+                "the build must write it to $ARTIFACT_DIR",
+                type="ScanReportMissing",
+                non_retryable=True,
+            ) from None
+        try:
+            findings += parse_sarif_text(text, source=rel)
+        except SarifError as e:
+            raise ApplicationError(str(e), type="SarifError", non_retryable=True) from e
+    return evaluate(findings, inp.scan.policy, inp.now)
