@@ -1,0 +1,201 @@
+"""`rollway status`: where a promotion stands, once or live."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group, RenderableType
+from rich.live import Live
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from rollway.cli.common import UserError, connect, find, not_found, out, run, workflow_link
+from rollway.models import AnalysisResult, MetricResult, Outcome, PromotionState
+
+TIMELINE_ROWS = 12
+OUTCOME_STYLE = {
+    Outcome.RUNNING: "cyan", Outcome.PROMOTED: "green", Outcome.ROLLED_BACK: "yellow",
+    Outcome.REJECTED: "red", Outcome.FAILED: "red", Outcome.ABORTED: "red",
+}
+STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}
+
+OnState = Callable[[PromotionState], Awaitable[None]]
+
+
+async def query_state(handle: WorkflowHandle[Any, Any], wait_s: float = 15.0) -> PromotionState:
+    """The workflow's `state` query, with errors a user can act on."""
+    try:
+        state: PromotionState = await handle.query(
+            "state", result_type=PromotionState, rpc_timeout=timedelta(seconds=wait_s)
+        )
+        return state
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise not_found(handle.id) from None
+        if e.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise UserError(f"no worker answered about {handle.id} within {wait_s:.0f}s: "
+                            "is `rollway worker` (or `rollway up`) running?") from None
+        raise UserError(f"cannot read the state of {handle.id}: {e.message}") from None
+
+
+# --- rendering ---------------------------------------------------------------------
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == int(v) and abs(v) >= 1:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def _time(t: datetime | None) -> str:
+    return t.astimezone().strftime("%H:%M:%S") if t else "-"
+
+
+def _bound(m: MetricResult) -> str:
+    parts = []
+    if m.min is not None:
+        parts.append(f"min {_num(m.min)}")
+    if m.max is not None:
+        parts.append(f"max {_num(m.max)}")
+    return ", ".join(parts) or "-"
+
+
+def _bar(weight: int, width: int = 20) -> str:
+    filled = round(weight / 100 * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def metrics_table(metrics: list[MetricResult], title: str) -> Table:
+    """One row per metric: value, bound(s), stable baseline, samples, status, message."""
+    t = Table(title=title, title_justify="left", expand=False)
+    for col in ("metric", "value", "bound", "stable", "samples", "status", "message"):
+        t.add_column(col, overflow="fold")
+    for m in metrics:
+        style = STATUS_STYLE.get(m.status, "")
+        t.add_row(escape(m.name), _num(m.value), _bound(m), _num(m.baseline), _num(m.samples),
+                  f"[{style}]{m.status}[/{style}]", escape(m.message))
+    return t
+
+
+def _analysis(a: AnalysisResult) -> Table:
+    style = STATUS_STYLE.get(a.status, "")
+    return metrics_table(
+        a.metrics,
+        f"last analysis at {_time(a.at)} (weight {a.weight}%): "
+        f"[{style}]{a.status}[/{style}] {escape(a.message)}",
+    )
+
+
+def render(state: PromotionState, workflow_id: str, link: str | None = None) -> RenderableType:
+    """Everything `rollway status` shows, as one rich renderable."""
+    s = state
+    style = OUTCOME_STYLE.get(s.outcome, "")
+    head = Text.from_markup(
+        f"[bold]{escape(s.service)}[/bold] {escape(s.version)} ({s.commit[:12]})  "
+        f"stage [bold]{s.stage.value}[/bold]  outcome [{style}]{s.outcome.value}[/{style}]"
+    )
+    lines: list[RenderableType] = [head, Text(f"id {workflow_id}" + (f"  {link}" if link else ""),
+                                              style="dim")]
+    if s.reason:
+        lines.append(Text.from_markup(f"reason: [{style}]{escape(s.reason)}[/{style}]"))
+    if s.stable_version:
+        lines.append(Text(f"stable version: {s.stable_version}"))
+    if s.scan is not None:
+        mark = "[green]passed[/green]" if s.scan.passed else "[red]blocked[/red]"
+        lines.append(Text.from_markup(f"scan: {mark} {escape(s.scan.summary)}"))
+    if s.approvals_required or s.approvals:
+        approved = [a for a in s.approvals if a.decision == "approve"]
+        need = max(0, s.approvals_required - len(approved))
+        lines.append(Text(f"approvals: {len(approved)}/{s.approvals_required}"
+                          + (f", still needed: {need}" if need and s.outcome == Outcome.RUNNING
+                             else "")))
+        for a in s.approvals:
+            mark = ("[green]✔ approved[/green]" if a.decision == "approve"
+                    else "[red]✘ rejected[/red]")
+            lines.append(Text.from_markup(
+                f"  {mark} by {escape(a.by)} at {_time(a.at)}"
+                + (f": {escape(a.comment)}" if a.comment else "")))
+    blocks: list[RenderableType] = [Group(*lines)]
+    if s.canary is not None:
+        c = s.canary
+        step = f"step {c.step + 1}/{len(c.steps)}" if c.step >= 0 else f"0/{len(c.steps)} steps"
+        paused = "  [bold yellow]PAUSED[/bold yellow] (`rollway resume`)" if c.paused else ""
+        blocks.append(Text.from_markup(
+            f"canary in {escape(c.environment)}  [cyan]{_bar(c.weight)}[/cyan] {c.weight:>3}%  "
+            f"{step} ({', '.join(f'{w}%' for w in c.steps)}){paused}"
+        ))
+        if c.analyses:
+            blocks.append(_analysis(c.analyses[-1]))
+    if s.rollback_metrics:
+        blocks.append(metrics_table(s.rollback_metrics, "[yellow]metrics that caused the rollback"
+                                                        "[/yellow]"))
+    if s.timeline:
+        t = Table(title=f"timeline (last {min(TIMELINE_ROWS, len(s.timeline))} of "
+                        f"{len(s.timeline)})", title_justify="left", show_header=False,
+                  box=None, pad_edge=False)
+        t.add_column("at", style="dim", no_wrap=True)
+        t.add_column("stage", no_wrap=True)
+        t.add_column("message", overflow="fold")
+        for e in s.timeline[-TIMELINE_ROWS:]:
+            t.add_row(_time(e.at), e.stage.value,
+                      escape(e.message) + (f" [dim](by {escape(e.by)})[/dim]" if e.by else ""))
+        blocks.append(t)
+    return Panel(Group(*blocks), title="promotion", title_align="left")
+
+
+# --- watching ------------------------------------------------------------------------
+
+
+async def watch(client: Client, workflow_id: str, *, on_state: OnState | None = None,
+                interval: float = 1.0) -> PromotionState:
+    """Refresh the view every `interval` until the promotion ends; print the final state."""
+    handle = client.get_workflow_handle(workflow_id)
+    link = workflow_link(workflow_id)
+    state = await query_state(handle)
+    console = out()
+    with Live(render(state, workflow_id, link), console=console, refresh_per_second=4,
+              transient=True) as live:
+        while state.outcome == Outcome.RUNNING:
+            if on_state is not None:
+                await on_state(state)
+            await asyncio.sleep(interval)
+            try:
+                state = await query_state(handle)
+            except UserError:
+                continue  # a slow worker for a second is not the end of the watch
+            live.update(render(state, workflow_id, link))
+    console.print(render(state, workflow_id, link))
+    return state
+
+
+def status(
+    ref: Annotated[str, typer.Argument(help="A service name, or a promotion id (promote-…).")],
+    watch_: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every second until "
+                                         "the promotion ends.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw state as JSON.")] = False,
+) -> None:
+    """Show a promotion: stage, canary weight, last analysis, approvals, timeline."""
+
+    async def main() -> PromotionState:
+        client = await connect()
+        found = await find(client, ref)
+        if watch_ and not as_json:
+            return await watch(client, found.workflow_id)
+        state = await query_state(client.get_workflow_handle(found.workflow_id))
+        if as_json:
+            typer.echo(state.model_dump_json(indent=2))
+        else:
+            out().print(render(state, found.workflow_id, workflow_link(found.workflow_id)))
+        return state
+
+    run(main())
