@@ -63,7 +63,12 @@ def user_errors() -> Iterator[None]:
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; a `UserError` becomes a red message and an exit code."""
     with user_errors():
-        return asyncio.run(coro)
+        try:
+            return asyncio.run(coro)
+        except KeyboardInterrupt:
+            err().print("interrupted: a promotion already started goes on "
+                        "(`rollway status <service>`)")
+            raise typer.Exit(130) from None
 
 
 def default_user() -> str:

@@ -159,6 +159,13 @@ async def promote_and_watch(
     handle = client.get_workflow_handle(started.workflow_id)
 
     async def auto_approve(state: PromotionState) -> None:
+        if state.canary is not None and state.canary.paused:
+            why = next((e.message for e in reversed(state.timeline)
+                        if e.message.startswith("paused")), "paused")
+            raise UserError(
+                f"{version} {why}\n"
+                f"the demo stops here; the promotion waits: `rollway resume {started.workflow_id}`"
+                f" or `rollway rollback {started.workflow_id}`")
         if state.stage == Stage.APPROVAL and not any(a.by == BOT for a in state.approvals):
             # A refusal means we raced with the stage moving on: the next tick sees the truth.
             with contextlib.suppress(WorkflowUpdateFailedError):

@@ -1,0 +1,244 @@
+"""The CLI against a real Temporal dev server and a worker with test activities.
+
+The worker runs on this test's event loop; every CLI call runs in a thread
+(`CliRunner` is synchronous and the CLI runs its own event loop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+import workers.main
+from rollway import TASK_QUEUE
+from rollway.cli.main import app
+from rollway.models import Outcome, PromotionState, Stage
+from tests.workflows.fakes import FakeWorld
+
+PIPELINE = """\
+service: demo
+run: {{command: ["python", "app.py"]}}
+environments:
+  staging: {{platform: {{kind: local}}}}
+  production: {{platform: {{kind: local}}}}
+build: {{command: ["true"]}}
+staging: {{smoke: [{{path: /healthz}}]}}
+{approval}
+canary:
+  steps: [{steps}]
+  analysis:
+    interval: 1s
+    metrics: [{{name: success-rate, template: haproxy-success-rate, min: 0.99}}]
+"""
+
+
+class Cli:
+    """Runs `rollway ...` in a thread with the test server's address."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.runner = CliRunner()
+
+    async def __call__(self, *args: str) -> Result:
+        r = await asyncio.to_thread(self.runner.invoke, app, list(args), env=self.env)
+        assert "Traceback" not in r.output, r.output
+        return r
+
+
+def flat(r: Result) -> str:
+    """The output on one line (rich wraps long messages)."""
+    return " ".join(r.output.split())
+
+
+@pytest.fixture(scope="module")
+async def worker(dev_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
+    """A worker on Rollway's task queue with FakeWorld activities; yields started ids."""
+    started: list[str] = []
+    with pytest.MonkeyPatch.context() as mp, ThreadPoolExecutor(max_workers=64) as executor:
+        mp.setattr(workers.main, "ACTIVITIES", FakeWorld().activities())
+        async with workers.main.build_worker(dev_env.client, executor, task_queue=TASK_QUEUE):
+            yield started
+            for wid in started:  # leave nothing running for other tests on this queue
+                handle = dev_env.client.get_workflow_handle(wid)
+                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate("test over")
+
+
+@pytest.fixture
+def cli(dev_env: WorkflowEnvironment, worker: list[str], tmp_path: Path) -> Cli:
+    return Cli({
+        "ROLLWAY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "ROLLWAY_TEMPORAL_UI": "http://ui.test",
+        "ROLLWAY_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",
+    })
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Callable[..., Path]:
+    def make(approvals: int | None = 2, steps: str = "{weight: 50, soak: 60s}") -> Path:
+        p = tmp_path / "pipelines" / "demo.yaml"
+        p.parent.mkdir(exist_ok=True)
+        approval = f"approval: {{required: {approvals}}}" if approvals else ""
+        p.write_text(PIPELINE.format(approval=approval, steps=steps))
+        return p
+
+    return make
+
+
+def new_commit() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+async def promote(cli: Cli, worker: list[str], pipeline: Path, commit: str,
+                  *extra: str) -> Result:
+    r = await cli("promote", "--service", "demo", "--version", "v2", "--commit", commit,
+                  "--pipeline", str(pipeline), "--by", "ci-bot", *extra)
+    worker.append(f"promote-demo-{commit}")
+    return r
+
+
+async def wait_for(client: Client, wid: str, ok: Callable[[PromotionState], bool],
+                   within: float = 20) -> PromotionState:
+    handle = client.get_workflow_handle(wid)
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        state: PromotionState = await handle.query("state", result_type=PromotionState)
+        if ok(state):
+            return state
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{wid}: condition never met; stage {state.stage}")
+        await asyncio.sleep(0.2)
+
+
+async def test_promote_starts_then_attaches(cli: Cli, worker: list[str], dev_client: Client,
+                                            pipeline: Callable[..., Path]) -> None:
+    commit = new_commit()
+    wid = f"promote-demo-{commit}"
+    r = await promote(cli, worker, pipeline(), commit)
+    assert r.exit_code == 0, r.output
+    assert f"started promotion {wid}" in flat(r)
+    assert f"http://ui.test/namespaces/default/workflows/{wid}" in r.output
+
+    desc = await dev_client.get_workflow_handle(wid).describe()
+    assert desc.workflow_type == "PromotionWorkflow"
+    assert desc.task_queue == TASK_QUEUE
+    attrs = desc.typed_search_attributes
+    assert attrs.get(SearchAttributeKey.for_keyword("RollwayService")) == "demo"
+    assert attrs.get(SearchAttributeKey.for_keyword("RollwayEnvironment")) == "production"
+    assert attrs.get(SearchAttributeKey.for_keyword("RollwayCommit")) == commit
+
+    again = await promote(cli, worker, pipeline(), commit)
+    assert again.exit_code == 0, again.output
+    assert f"attached to running promotion {wid}" in flat(again)
+    runs = [w async for w in dev_client.list_workflows(f'WorkflowId="{wid}"')]
+    assert len({w.run_id for w in runs}) == 1
+
+
+async def test_status_approve_pause_rollback(cli: Cli, worker: list[str], dev_client: Client,
+                                             pipeline: Callable[..., Path]) -> None:
+    commit = new_commit()
+    wid = f"promote-demo-{commit}"
+    assert (await promote(cli, worker, pipeline(approvals=2), commit)).exit_code == 0
+    await wait_for(dev_client, wid, lambda s: s.stage == Stage.APPROVAL)
+
+    r = await cli("status", wid)
+    assert r.exit_code == 0, r.output
+    assert "stage approval" in r.output
+    assert "approvals: 0/2, still needed: 2" in r.output
+    assert "waiting for 2 approval(s)" in r.output
+
+    r = await cli("status", wid, "--json")
+    assert json.loads(r.stdout)["stage"] == "approval"
+
+    for _ in range(25):  # by service: list visibility catches up within moments
+        r = await cli("status", "demo")
+        if r.exit_code == 0 and wid in r.output:
+            break
+        await asyncio.sleep(0.2)
+    assert r.exit_code == 0 and wid in r.output, r.output
+
+    r = await cli("approve", wid, "--by", "alice", "--comment", "looks good")
+    assert r.exit_code == 0, r.output
+    assert "approved" in r.output and "by alice (1/2); still needed: 1" in flat(r)
+
+    r = await cli("approve", wid, "--by", "alice")
+    assert r.exit_code == 1
+    assert "refused: alice has already decided on this promotion" in flat(r)
+
+    r = await cli("approve", wid, "--by", "bob")
+    assert r.exit_code == 0, r.output
+    assert "by bob (2/2); no more approvals needed" in flat(r)
+
+    await wait_for(dev_client, wid, lambda s: s.canary is not None and len(s.canary.analyses) > 0)
+    r = await cli("approve", wid, "--by", "carol")
+    assert r.exit_code == 1
+    assert "refused: the promotion is not awaiting approval (stage: canary)" in flat(r)
+
+    r = await cli("pause", wid, "--by", "ops", "--reason", "looking at graphs")
+    assert r.exit_code == 0, r.output
+    await wait_for(dev_client, wid, lambda s: s.canary is not None and s.canary.paused)
+    r = await cli("status", wid)
+    assert "PAUSED" in r.output and "50%" in r.output and "step 1/1" in r.output
+    assert "success-rate" in r.output  # the last analysis table
+    assert (await cli("resume", wid, "--by", "ops")).exit_code == 0
+
+    r = await cli("rollback", wid, "--by", "ops", "--reason", "enough")
+    assert r.exit_code == 0, r.output
+    assert "rolled_back:" in flat(r) and "by ops: enough" in flat(r)
+    state = await wait_for(dev_client, wid, lambda s: s.outcome != Outcome.RUNNING)
+    assert state.outcome == Outcome.ROLLED_BACK
+
+    r = await cli("rollback", wid, "--by", "ops")
+    assert r.exit_code == 1
+    assert "refused: nothing to roll back" in flat(r) and "has ended (rolled_back" in flat(r)
+    r = await cli("approve", wid, "--by", "dave")
+    assert r.exit_code == 1 and "refused:" in flat(r)
+
+
+async def test_reject(cli: Cli, worker: list[str], dev_client: Client,
+                      pipeline: Callable[..., Path]) -> None:
+    commit = new_commit()
+    wid = f"promote-demo-{commit}"
+    assert (await promote(cli, worker, pipeline(approvals=1), commit)).exit_code == 0
+    await wait_for(dev_client, wid, lambda s: s.stage == Stage.APPROVAL)
+    r = await cli("reject", wid, "--by", "alice", "--comment", "not today")
+    assert r.exit_code == 0, r.output
+    state = await wait_for(dev_client, wid, lambda s: s.outcome != Outcome.RUNNING)
+    assert state.outcome == Outcome.REJECTED
+    assert state.reason == "rejected by alice: not today"
+
+
+async def test_promote_watch_until_promoted(cli: Cli, worker: list[str],
+                                            pipeline: Callable[..., Path]) -> None:
+    r = await promote(cli, worker, pipeline(approvals=None, steps="{weight: 50, soak: 1s}"),
+                      new_commit(), "--watch")
+    assert r.exit_code == 0, r.output
+    assert "outcome promoted" in r.output
+    assert "v2 serves 100%" in r.output
+
+
+async def test_unknown_id(cli: Cli) -> None:
+    for cmd in (["approve", "promote-demo-0000000", "--by", "alice"],
+                ["rollback", "promote-demo-0000000"], ["status", "promote-demo-0000000"],
+                ["pause", "promote-demo-0000000"]):
+        r = await cli(*cmd)
+        assert r.exit_code == 1, r.output
+        assert ("no promotion with id promote-demo-0000000 (see `rollway status <service>`)"
+                in flat(r))
+    r = await cli("status", "no-such-service")
+    assert r.exit_code == 1
+    assert "no promotion of service 'no-such-service'" in flat(r)
+
+
