@@ -139,12 +139,16 @@ async def find(client: Client, ref: str, *, running_only: bool = False) -> Found
         raise UserError(f"'{ref}' is neither a promotion id (promote-…) nor a service name")
     running: tuple[datetime, Found] | None = None
     latest: tuple[datetime, Found] | None = None
-    async for wf in client.list_workflows(f'RollwayService="{ref}"'):
-        f = Found(wf.id, wf.run_id, wf.status == WorkflowExecutionStatus.RUNNING)
-        if f.running and (running is None or wf.start_time > running[0]):
-            running = (wf.start_time, f)
-        if latest is None or wf.start_time > latest[0]:
-            latest = (wf.start_time, f)
+    try:
+        async for wf in client.list_workflows(f'RollwayService="{ref}"'):
+            f = Found(wf.id, wf.run_id, wf.status == WorkflowExecutionStatus.RUNNING)
+            if f.running and (running is None or wf.start_time > running[0]):
+                running = (wf.start_time, f)
+            if latest is None or wf.start_time > latest[0]:
+                latest = (wf.start_time, f)
+    except RPCError as e:
+        raise UserError(f"cannot list the promotions of '{ref}': {e.message} (does the server "
+                        "know Rollway's search attributes? `rollway up` registers them)") from None
     if running is not None:
         return running[1]
     if latest is not None and not running_only:

@@ -21,6 +21,7 @@ from rollway.cli.common import UserError, connect, find, not_found, out, run, wo
 from rollway.models import AnalysisResult, MetricResult, Outcome, PromotionState
 
 TIMELINE_ROWS = 12
+MAX_MISSES = 6
 OUTCOME_STYLE = {
     Outcome.RUNNING: "cyan", Outcome.PROMOTED: "green", Outcome.ROLLED_BACK: "yellow",
     Outcome.REJECTED: "red", Outcome.FAILED: "red", Outcome.ABORTED: "red",
@@ -163,6 +164,7 @@ async def watch(client: Client, workflow_id: str, *, on_state: OnState | None = 
     link = workflow_link(workflow_id)
     state = await query_state(handle)
     console = out()
+    misses = 0
     with Live(render(state, workflow_id, link), console=console, refresh_per_second=4,
               transient=True) as live:
         while state.outcome == Outcome.RUNNING:
@@ -170,9 +172,13 @@ async def watch(client: Client, workflow_id: str, *, on_state: OnState | None = 
                 await on_state(state)
             await asyncio.sleep(interval)
             try:
-                state = await query_state(handle)
+                state = await query_state(handle, wait_s=10)
+                misses = 0
             except UserError:
-                continue  # a slow worker for a second is not the end of the watch
+                misses += 1  # a worker restarting for a moment is not the end of the watch
+                if misses >= MAX_MISSES:
+                    raise
+                continue
             live.update(render(state, workflow_id, link))
     console.print(render(state, workflow_id, link))
     return state

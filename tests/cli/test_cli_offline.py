@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from rollway import stack
 from rollway.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +124,27 @@ def test_unreachable_temporal(runner: CliRunner) -> None:
     r = runner.invoke(app, ["status", "promote-demo-abc1234"], env=ENV)
     assert r.exit_code == 1
     assert "cannot reach Temporal at 127.0.0.1:1: run `rollway up`" in " ".join(r.output.split())
+
+
+def test_up_prints_parts_and_ui(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                tmp_path: Path) -> None:
+    parts = [stack.Part("temporal", "running", "127.0.0.1:7233  UI http://127.0.0.1:8233"),
+             stack.Part("worker", "started", "pid 42")]
+    monkeypatch.setattr(stack, "up", lambda home, **kw: parts)
+    monkeypatch.setattr(stack, "ui_url", lambda home: "http://127.0.0.1:8233")
+    r = runner.invoke(app, ["up"], env=ENV | {"ROLLWAY_HOME": str(tmp_path)})
+    assert r.exit_code == 0, r.output
+    assert "running" in r.output and "started" in r.output and "pid 42" in r.output
+    assert "Temporal UI: http://127.0.0.1:8233" in r.output
+
+
+def test_up_stack_error_is_red_and_exits_1(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    def broken(home: Path, **kw: object) -> list[stack.Part]:
+        raise stack.StackError("`prometheus` was not found; install it with apt-get")
+
+    monkeypatch.setattr(stack, "up", broken)
+    r = runner.invoke(app, ["up"], env=ENV | {"ROLLWAY_HOME": str(tmp_path)})
+    assert r.exit_code == 1
+    assert "`prometheus` was not found; install it with apt-get" in r.output
+    assert "Traceback" not in r.output
