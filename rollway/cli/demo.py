@@ -224,10 +224,21 @@ def summary(results: list[tuple[str, str, PromotionState]], load: dict[str, Any]
     return ok
 
 
+def min_rps(spec: PipelineSpec) -> float:
+    """The load the first canary step needs for its analysis window to reach `min_samples`."""
+    analysis = spec.canary.analysis
+    need = max((m.min_samples for m in analysis.metrics), default=0)
+    window = max(analysis.interval.total_seconds(), 5.0)  # the workflow's query window
+    return need / (spec.canary.steps[0].weight / 100 * window)
+
+
 async def run_demo(pipeline: Path, rps: float, keep_running: bool) -> bool:
     total = 6
     client = await connect()
     spec = build_input(SERVICE, "v1", fresh_commit("v1"), pipeline, BOT).pipeline
+    if rps < (floor := min_rps(spec)):
+        out().print(f"[yellow]warning:[/yellow] --rps {rps:g} is below {floor:g}: the first "
+                    "canary step will see too few requests for its analysis and pause")
     results: list[tuple[str, str, PromotionState]] = []
     stats = home() / "demo-load.json"
     load = LoadGen("", rps, stats)
