@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from rollway.durations import format_duration
     from rollway.models import (
         ActionInput,
         AnalysisInput,
@@ -168,7 +169,9 @@ class PromotionWorkflow:
                 timeout=timeout,
             )
         except TimeoutError:
-            raise _Stop(Outcome.REJECTED, f"no approval within {spec.timeout}") from None
+            raise _Stop(
+                Outcome.REJECTED, f"no approval within {format_duration(spec.timeout)}"
+            ) from None
         self._check_abort()
         rejected = self._rejected()
         if rejected is not None:
@@ -199,7 +202,7 @@ class PromotionWorkflow:
             self.state.canary.step = i
             await self._call("set_weight", WeightInput(**env.model_dump(), weight=step.weight))
             self.state.canary.weight = step.weight
-            self.keeper.log(f"canary at {step.weight}%, soaking {step.soak}")
+            self.keeper.log(f"canary at {step.weight}%, soaking {format_duration(step.soak)}")
             reason = await self._soak(target, env, step.soak, canary_from)
             if reason is not None:
                 await self._auto_rollback(env, reason)

@@ -22,7 +22,7 @@ class PrometheusProvider:
     def value(self, query: str) -> float | None:
         """The query's single value; None if it returns no series or NaN (no data)."""
         try:
-            result = self._prom.custom_query(query, params={"timeout": f"{self._timeout}s"})
+            result = self._prom.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
         except (PrometheusApiClientException, OSError, ValueError) as e:
             raise MetricQueryError(f"query failed at {self.url}: {e}; query: {query}") from e
         except Exception as e:  # requests' ConnectionError and friends

@@ -24,6 +24,7 @@ from rollway.models import (
     PromotionState,
 )
 from rollway.spec_loader import parse_pipeline
+from tests.histories.record import save_history
 from tests.workflows.fakes import FakeWorld
 from workflows.promotion import PromotionWorkflow
 
@@ -92,6 +93,7 @@ async def test_happy_path_runs_every_stage_in_order(ts_client: Client) -> None:
         await h.signal("approve", ApprovalInput(by="alice", comment="lgtm"))
         result = await h.result()
         state = await query_state(h)
+        save_history(await h.fetch_history(), "timeskip-happy-path")
     assert result.outcome == Outcome.PROMOTED
     assert world.stable["production"] == "v2" and world.stable["staging"] == "v2"
     order = [c for c in world.calls if not c.startswith("analyze")]
@@ -126,6 +128,7 @@ async def test_rejection_ends_without_touching_production(ts_client: Client) -> 
         await wait_stage(h, "approval")
         await h.signal("reject", ApprovalInput(by="bob", comment="not today"))
         result = await h.result()
+        save_history(await h.fetch_history(), "timeskip-rejected")
     assert result.outcome == Outcome.REJECTED
     assert "bob" in result.reason and "not today" in result.reason
     assert not any(c.endswith(":production") or ":production:" in c for c in world.calls)
@@ -154,6 +157,7 @@ async def test_two_failed_analyses_roll_back_automatically(ts_client: Client) ->
     async with running(ts_client, world, pipeline(approval=None)) as h:
         result = await h.result()
         state = await query_state(h)
+        save_history(await h.fetch_history(), "timeskip-auto-rollback")
     assert result.outcome == Outcome.ROLLED_BACK
     assert "2 time(s) in a row" in result.reason
     assert world.calls[-1] == "rollback:production"
@@ -175,6 +179,7 @@ async def test_abort_signal_mid_canary_rolls_back(ts_client: Client) -> None:
         await wait_stage(h, "canary")
         await h.signal("abort", ActionInput(by="carol", reason="pager went off"))
         result = await h.result()
+        save_history(await h.fetch_history(), "timeskip-manual-rollback")
     assert result.outcome == Outcome.ROLLED_BACK
     assert result.reason == "manual rollback by carol: pager went off"
     assert "rollback:production" in world.calls and "promote:production" not in world.calls
@@ -211,6 +216,7 @@ async def test_smoke_failure_rolls_staging_back(ts_client: Client) -> None:
     world = FakeWorld(fail={"smoke": "GET /healthz: status 503"})
     async with running(ts_client, world, pipeline()) as h:
         result = await h.result()
+        save_history(await h.fetch_history(), "timeskip-smoke-failed")
     assert result.outcome == Outcome.FAILED and "503" in result.reason
     assert world.calls[-1] == "rollback:staging"
     assert world.stable["staging"] == "v1"

@@ -1,0 +1,33 @@
+"""Replay every recorded history with today's workflow code.
+
+A change that breaks determinism for promotions already in flight fails here.
+Re-record with ROLLWAY_RECORD_HISTORIES=1 only when a change is guarded by
+`workflow.patched` (old histories must keep replaying).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workers.registry import WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
+
+
+def test_histories_are_recorded() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"timeskip-happy-path", "timeskip-auto-rollback", "local-good-promotion",
+            "local-bad-rolled-back"} <= names, names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
