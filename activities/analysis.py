@@ -18,7 +18,9 @@ from rollway.stack import prometheus_url
 def _prometheus() -> PrometheusProvider:
     url = os.environ.get("ROLLWAY_PROMETHEUS_URL") or prometheus_url(home())
     if not url:
-        raise MetricQueryError("no Prometheus configured: set ROLLWAY_PROMETHEUS_URL or `rollway up`")
+        raise MetricQueryError(
+            "no Prometheus configured: set ROLLWAY_PROMETHEUS_URL or `rollway up`"
+        )
     return PrometheusProvider(url)
 
 
@@ -65,7 +67,9 @@ def analyze(inp: AnalysisInput) -> AnalysisResult:
                 template = t.query if t else check.query or ""
                 baseline = prom.value(render(template, stable_variables(variables)))
         except MetricQueryError as e:
-            results.append(MetricResult(name=check.name, status="error", query=query, message=str(e)))
+            results.append(
+                MetricResult(name=check.name, status="error", query=query, message=str(e))
+            )
             continue
         results.append(judge_value(check, value, samples, query, baseline))
     return combine(results, inp.weight)

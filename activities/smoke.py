@@ -20,7 +20,9 @@ def _check_once(client: httpx.Client, base_url: str, check: SmokeCheck) -> str |
     except httpx.HTTPError as e:
         return f"{check.method} {check.path}: {type(e).__name__}: {e}"
     if r.status_code != check.expect_status:
-        return f"{check.method} {check.path}: status {r.status_code}, expected {check.expect_status}"
+        return (
+            f"{check.method} {check.path}: status {r.status_code}, expected {check.expect_status}"
+        )
     if check.contains and check.contains not in r.text:
         return f"{check.method} {check.path}: body lacks '{check.contains}'"
     return None

@@ -89,7 +89,12 @@ SCENARIOS = (
     Scenario("high traffic 500 req/s, p99 +20%", rate=500.0, p99_factor=1.2),
 )
 METHODS = (
-    "flagger", "flagger (5 in total)", "argo", "kayenta", "sequential", "sequential, min ratio 1.1",
+    "flagger",
+    "flagger (5 in total)",
+    "argo",
+    "kayenta",
+    "sequential",
+    "sequential, min ratio 1.1",
 )
 
 
@@ -138,7 +143,7 @@ def simulate(sc: Scenario, trials: int, rng: np.random.Generator) -> Streams:
 
 def window_sum(x: npt.NDArray[np.int64], end: int, width: int) -> npt.NDArray[np.int64]:
     """Sum over scrapes ``[end - width, end)`` along axis 1."""
-    out: npt.NDArray[np.int64] = x[:, max(end - width, 0):end].sum(axis=1)
+    out: npt.NDArray[np.int64] = x[:, max(end - width, 0) : end].sum(axis=1)
     return out
 
 
@@ -150,8 +155,9 @@ def p99_from_buckets(counts: npt.NDArray[np.int64]) -> FloatArray:
     idx = np.argmax(cum >= rank[..., None], axis=-1)
     upper = np.r_[BOUNDS, BOUNDS[-1]]  # +Inf bucket reports the last finite bound
     lower = np.r_[0.0, BOUNDS]
-    lo_c = np.where(idx > 0, np.take_along_axis(cum, np.maximum(idx - 1, 0)[..., None],
-                                                axis=-1)[..., 0], 0.0)
+    lo_c = np.where(
+        idx > 0, np.take_along_axis(cum, np.maximum(idx - 1, 0)[..., None], axis=-1)[..., 0], 0.0
+    )
     hi_c = np.take_along_axis(cum, idx[..., None], axis=-1)[..., 0]
     width = np.maximum(hi_c - lo_c, 1e-12)
     frac = np.clip((rank - lo_c) / width, 0.0, 1.0)
@@ -254,8 +260,9 @@ def sequential_log_e(s: Streams, min_ratio: float) -> tuple[FloatArray, FloatArr
         hb = np.cumsum(s.h_b[:, idx], axis=1)
         ce = np.cumsum(hc[..., ::-1], axis=-1)[..., ::-1][..., 1:]
         be = np.cumsum(hb[..., ::-1], axis=-1)[..., ::-1][..., 1:]
-        per_bound = rate_log_evalue(ce.astype(np.float64), be.astype(np.float64), rho,
-                                    min_ratio=min_ratio)
+        per_bound = rate_log_evalue(
+            ce.astype(np.float64), be.astype(np.float64), rho, min_ratio=min_ratio
+        )
         seg_lat = np.logaddexp.reduce(per_bound, axis=-1) - math.log(per_bound.shape[-1])
         le_lat[:, idx] = off_lat[:, None] + seg_lat
         off_lat += seg_lat[:, -1]
@@ -313,21 +320,30 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             stats = summarise(RUNNERS[method](streams), sc.onset_s)
             rows.append((sc, method, stats))
-            print(f"[{time.monotonic() - started:6.1f}s] {sc.name:34s} {method:26s} "
-                  f"P={stats[0]:.3f} ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
+            print(
+                f"[{time.monotonic() - started:6.1f}s] {sc.name:34s} {method:26s} "
+                f"P={stats[0]:.3f} ({time.monotonic() - t0:.1f}s)",
+                file=sys.stderr,
+            )
 
-    print(f"Trials per scenario: {args.trials}, seed {args.seed}; R = 50 req/s unless noted, "
-          f"baseline 5xx {BASE_ERR:.1%}, latency log-normal median {MEDIAN * 1000:.0f} ms "
-          f"(p99 ~{MEDIAN * math.exp(Z99 * SIGMA) * 1000:.0f} ms); canary weight 5/25/50 % "
-          f"for 10 min each; alpha = {ALPHA}.\n")
+    print(
+        f"Trials per scenario: {args.trials}, seed {args.seed}; R = 50 req/s unless noted, "
+        f"baseline 5xx {BASE_ERR:.1%}, latency log-normal median {MEDIAN * 1000:.0f} ms "
+        f"(p99 ~{MEDIAN * math.exp(Z99 * SIGMA) * 1000:.0f} ms); canary weight 5/25/50 % "
+        f"for 10 min each; alpha = {ALPHA}.\n"
+    )
     print("| scenario | method | P(rollback) | median time to detect | p90 time to detect |")
     print("|---|---|---|---|---|")
     for sc, method, (p, se, med, p90) in rows:
         label = "false rollback" if sc.null else "detected"
-        print(f"| {sc.name} | {method} | {p:.3f} ± {se:.3f} ({label}) | {fmt_time(med)} "
-              f"| {fmt_time(p90)} |")
-    print("\nTimes are from the onset of the regression (t = 0, or the burst start at "
-          "5 min), among runs that rolled back; ± is one binomial standard error.")
+        print(
+            f"| {sc.name} | {method} | {p:.3f} ± {se:.3f} ({label}) | {fmt_time(med)} "
+            f"| {fmt_time(p90)} |"
+        )
+    print(
+        "\nTimes are from the onset of the regression (t = 0, or the burst start at "
+        "5 min), among runs that rolled back; ± is one binomial standard error."
+    )
     return 0
 
 

@@ -56,8 +56,13 @@ def run_build(
     with open(log, "wb") as logf:
         try:
             proc = subprocess.Popen(
-                command, cwd=workdir, env=full_env, stdout=logf, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                command,
+                cwd=workdir,
+                env=full_env,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except OSError as e:
             raise BuildFailed(f"could not run {command[0]!r} in {workdir}: {e}") from e

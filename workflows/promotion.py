@@ -10,8 +10,9 @@ version; the `state` query tells where it stands at any moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -44,6 +45,9 @@ with workflow.unsafe.imports_passed_through():
     from rollway.scan import ScanVerdict
     from workflows import options
     from workflows.state import StateKeeper
+
+
+T = TypeVar("T")
 
 
 class _Stop(Exception):
@@ -108,10 +112,15 @@ class PromotionWorkflow:
         result = await self._activity(
             "build",
             BuildInput(
-                service=self.inp.service, version=self.inp.version, commit=self.inp.commit,
-                build=self.spec.build, pipeline_dir=self.inp.pipeline_dir,
+                service=self.inp.service,
+                version=self.inp.version,
+                commit=self.inp.commit,
+                build=self.spec.build,
+                pipeline_dir=self.inp.pipeline_dir,
             ),
-            BuildResult, options.build_options(timeout), what="build",
+            BuildResult,
+            options.build_options(timeout),
+            what="build",
         )
         self.state.artifact = result.artifact
         self.keeper.log("artifact reused" if result.reused else f"built {result.artifact}")
@@ -122,9 +131,11 @@ class PromotionWorkflow:
             return
         self.keeper.enter(Stage.SCAN, "judging security scan reports")
         verdict = await self._activity(
-            "scan_gate", ScanInput(artifact=artifact, scan=self.spec.scan, now=workflow.now()),
+            "scan_gate",
+            ScanInput(artifact=artifact, scan=self.spec.scan, now=workflow.now()),
             ScanVerdict,
-            options.SMOKE, what="scan gate",
+            options.SMOKE,
+            what="scan gate",
         )
         self.state.scan = verdict
         if not verdict.passed:
@@ -145,7 +156,9 @@ class PromotionWorkflow:
                 smoke = await self._activity(
                     "smoke_test",
                     SmokeInput(base_url=smoke_url, checks=stg.smoke, retries=stg.retries),
-                    SmokeResult, options.SMOKE, what="staging smoke checks",
+                    SmokeResult,
+                    options.SMOKE,
+                    what="staging smoke checks",
                 )
             except _Stop:
                 await self._rollback_target(env)
@@ -164,18 +177,24 @@ class PromotionWorkflow:
         timeout = spec.timeout.total_seconds() if spec.timeout else None
         try:
             await workflow.wait_condition(
-                lambda: self._approvals() >= spec.required or self._rejected() is not None
-                or self.abort_request is not None,
+                lambda: (
+                    self._approvals() >= spec.required
+                    or self._rejected() is not None
+                    or self.abort_request is not None
+                ),
                 timeout=timeout,
             )
         except TimeoutError:
+            assert spec.timeout is not None
             raise _Stop(
                 Outcome.REJECTED, f"no approval within {format_duration(spec.timeout)}"
             ) from None
         self._check_abort()
         rejected = self._rejected()
         if rejected is not None:
-            raise _Stop(Outcome.REJECTED, f"rejected by {rejected.by}: {rejected.comment}".rstrip(": "))
+            raise _Stop(
+                Outcome.REJECTED, f"rejected by {rejected.by}: {rejected.comment}".rstrip(": ")
+            )
         self.keeper.log("approved by " + ", ".join(a.by for a in self.state.approvals))
 
     async def canary(self, artifact: str) -> None:
@@ -227,10 +246,8 @@ class PromotionWorkflow:
             if done_soaking and not c.paused:
                 return None
             wait = interval if remaining <= 0 or c.paused else min(interval, remaining)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.abort_request is not None, timeout=wait)
-            except TimeoutError:
-                pass
             if self.abort_request is not None:
                 return self._abort_reason()
             if not analysis.metrics or workflow.now() < canary_from + analysis.initial_delay:
@@ -250,12 +267,16 @@ class PromotionWorkflow:
         c = self.state.canary
         assert c is not None
         inp = AnalysisInput(
-            target=target, environment=env.environment, canary_version=self.inp.version,
-            stable_version=self.state.stable_version, weight=c.weight,
-            analysis=self.spec.canary.analysis, window_s=max(interval, 5.0),
+            target=target,
+            environment=env.environment,
+            canary_version=self.inp.version,
+            stable_version=self.state.stable_version,
+            weight=c.weight,
+            analysis=self.spec.canary.analysis,
+            window_s=max(interval, 5.0),
         )
         try:
-            result = await workflow.execute_activity(
+            result: AnalysisResult = await workflow.execute_activity(
                 "analyze", inp, result_type=AnalysisResult, **options.ANALYSIS
             )
         except ActivityError as e:
@@ -300,17 +321,24 @@ class PromotionWorkflow:
     async def _deploy(self, env: PlatformInput, artifact: str) -> DeploymentStatus:
         status = await self._call(
             "deploy",
-            DeployInput(**env.model_dump(), version=self.inp.version, artifact=artifact,
-                        commit=self.inp.commit),
+            DeployInput(
+                **env.model_dump(),
+                version=self.inp.version,
+                artifact=artifact,
+                commit=self.inp.commit,
+            ),
         )
         if status.canary is None:  # already the stable version there
             return status
         ready = self.spec.run.ready_timeout if self.spec.run else timedelta(minutes=5)
         return await self._activity(
             "wait_ready",
-            WaitReadyInput(**env.model_dump(), version=self.inp.version,
-                           timeout_s=ready.total_seconds()),
-            DeploymentStatus, options.wait_ready_options(ready), what="readiness",
+            WaitReadyInput(
+                **env.model_dump(), version=self.inp.version, timeout_s=ready.total_seconds()
+            ),
+            DeploymentStatus,
+            options.wait_ready_options(ready),
+            what="readiness",
             on_error=env,
         )
 
@@ -326,9 +354,15 @@ class PromotionWorkflow:
         self.keeper.log(f"{env.target.label()}: canary at 0%, stable untouched")
 
     async def _activity(
-        self, name: str, inp: Any, result_type: type[Any], opts: dict[str, Any], *, what: str,
+        self,
+        name: str,
+        inp: Any,
+        result_type: type[T],
+        opts: dict[str, Any],
+        *,
+        what: str,
         on_error: PlatformInput | None = None,
-    ) -> Any:
+    ) -> T:
         """Run an activity; a failure (or an abort meanwhile) ends the promotion cleanly."""
         task = asyncio.ensure_future(
             workflow.execute_activity(name, inp, result_type=result_type, **opts)
@@ -337,7 +371,7 @@ class PromotionWorkflow:
         if not task.done():
             task.cancel()
         try:
-            result = await task
+            result: T = await task
         except (ActivityError, asyncio.CancelledError) as e:
             if on_error is not None:
                 await self._rollback_target(on_error)
@@ -354,8 +388,11 @@ class PromotionWorkflow:
             return
         in_canary = self.state.stage in (Stage.CANARY, Stage.ROLLING_BACK)
         outcome = Outcome.ROLLED_BACK if in_canary else Outcome.ABORTED
-        raise _Stop(outcome, f"{'rolled back' if in_canary else 'aborted'} by {a.by}"
-                    + (f": {a.reason}" if a.reason else ""))
+        raise _Stop(
+            outcome,
+            f"{'rolled back' if in_canary else 'aborted'} by {a.by}"
+            + (f": {a.reason}" if a.reason else ""),
+        )
 
     _check_abort = _check_abort_or_rollback
 
@@ -387,8 +424,12 @@ class PromotionWorkflow:
             self.keeper.log(f"{decision} refused: {refusal}", by=inp.by)
             return self.state
         self.state.approvals.append(
-            ApprovalRecord(by=inp.by, at=workflow.now(), decision=decision,  # type: ignore[arg-type]
-                           comment=inp.comment)
+            ApprovalRecord(
+                by=inp.by,
+                at=workflow.now(),
+                decision=decision,
+                comment=inp.comment,
+            )
         )
         self.keeper.log(f"{decision}d" + (f": {inp.comment}" if inp.comment else ""), by=inp.by)
         return self.state

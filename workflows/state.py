@@ -48,11 +48,15 @@ class StateKeeper:
             lines.append(f"outcome: **{s.outcome.value}** {s.reason}")
         if s.canary and s.stage == Stage.CANARY:
             c = s.canary
-            lines.append(f"canary {c.weight}% (step {c.step + 1}/{len(c.steps)})"
-                         + (" paused" if c.paused else ""))
+            lines.append(
+                f"canary {c.weight}% (step {c.step + 1}/{len(c.steps)})"
+                + (" paused" if c.paused else "")
+            )
             if c.analyses:
                 lines.append(f"last analysis: {c.analyses[-1].status}: {c.analyses[-1].message}")
         if s.stage == Stage.APPROVAL:
-            lines.append(f"approvals {len([a for a in s.approvals if a.decision == 'approve'])}"
-                         f"/{s.approvals_required}")
+            lines.append(
+                f"approvals {len([a for a in s.approvals if a.decision == 'approve'])}"
+                f"/{s.approvals_required}"
+            )
         workflow.set_current_details("\n".join(lines))

@@ -19,11 +19,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 VERSION = os.environ.get("VERSION", "dev")
 PORT = int(os.environ.get("PORT", "8000"))
-_behaviour = {}
+_behaviour: dict[str, float] = {}
 if Path("behaviour.json").exists():
     _behaviour = json.loads(Path("behaviour.json").read_text())
-ERROR_RATE = float(os.environ.get("DEMO_ERROR_RATE", _behaviour.get("error_rate", 0.0)))
-LATENCY_MS = float(os.environ.get("DEMO_LATENCY_MS", _behaviour.get("latency_ms", 0.0)))
+
+
+def _setting(env: str, key: str) -> float:
+    """An environment override, else the baked-in behaviour, else 0."""
+    return float(os.environ.get(env) or _behaviour.get(key, 0.0))
+
+
+ERROR_RATE = _setting("DEMO_ERROR_RATE", "error_rate")
+LATENCY_MS = _setting("DEMO_LATENCY_MS", "latency_ms")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0)
 DURATION = Histogram(
@@ -46,7 +53,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         if self.path == "/metrics":
             self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
             return

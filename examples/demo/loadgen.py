@@ -19,7 +19,9 @@ from pathlib import Path
 import httpx
 
 
-async def run(url: str, rps: float, stats_path: Path | None, duration: float | None) -> Counter[str]:
+async def run(
+    url: str, rps: float, stats_path: Path | None, duration: float | None
+) -> Counter[str]:
     stats: Counter[str] = Counter()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

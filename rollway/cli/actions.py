@@ -30,8 +30,12 @@ from rollway.cli.common import (
 from rollway.cli.status import query_state
 from rollway.models import ActionInput, ApprovalInput, Outcome, PromotionState
 
-Ref = Annotated[str, typer.Argument(
-    help="The promotion id (promote-…), or a service name for its running promotion.")]
+Ref = Annotated[
+    str,
+    typer.Argument(
+        help="The promotion id (promote-…), or a service name for its running promotion."
+    ),
+]
 By = Annotated[str, typer.Option(help="Who decides (recorded in the timeline).")]
 ByDefault = Annotated[str | None, typer.Option(help="Who acts (default: your user name).")]
 Reason = Annotated[str, typer.Option(help="Why (recorded in the timeline).")]
@@ -54,8 +58,10 @@ async def _target(client: Client, ref: str, action: str) -> tuple[Found, Workflo
     """The running promotion `ref` names, or a refusal saying why there is none."""
     found = await find(client, ref, running_only=True)
     if not found.running:
-        raise UserError(f"refused: nothing to {action}: the promotion {found.workflow_id} has "
-                        f"ended ({await _ended(client, found)})")
+        raise UserError(
+            f"refused: nothing to {action}: the promotion {found.workflow_id} has "
+            f"ended ({await _ended(client, found)})"
+        )
     return found, client.get_workflow_handle(found.workflow_id)
 
 
@@ -67,13 +73,20 @@ def _refusal(e: WorkflowUpdateFailedError) -> str:
     return msg
 
 
-async def _update(client: Client, found: Found, handle: WorkflowHandle[Any, Any], name: str,
-                  arg: Any, wait_s: float) -> PromotionState:
+async def _update(
+    client: Client,
+    found: Found,
+    handle: WorkflowHandle[Any, Any],
+    name: str,
+    arg: Any,
+    wait_s: float,
+) -> PromotionState:
     """Run an update; a refusal, a missing workflow or a silent worker become `UserError`s."""
     try:
         state: PromotionState = await asyncio.wait_for(
-            handle.execute_update(name, arg, result_type=PromotionState,
-                                  rpc_timeout=timedelta(seconds=wait_s)),
+            handle.execute_update(
+                name, arg, result_type=PromotionState, rpc_timeout=timedelta(seconds=wait_s)
+            ),
             wait_s,
         )
         return state
@@ -83,13 +96,16 @@ async def _update(client: Client, found: Found, handle: WorkflowHandle[Any, Any]
         if e.status == RPCStatusCode.NOT_FOUND:
             found2 = await find(client, found.workflow_id)
             if not found2.running:
-                raise UserError(f"refused: the promotion has ended "
-                                f"({await _ended(client, found2)})") from None
+                raise UserError(
+                    f"refused: the promotion has ended ({await _ended(client, found2)})"
+                ) from None
             raise not_found(found.workflow_id) from None
         raise UserError(f"{name} of {found.workflow_id} failed: {e.message}") from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise UserError(f"no worker answered the {name} of {found.workflow_id} within "
-                        f"{wait_s:.0f}s: is `rollway worker` (or `rollway up`) running?") from None
+        raise UserError(
+            f"no worker answered the {name} of {found.workflow_id} within "
+            f"{wait_s:.0f}s: is `rollway worker` (or `rollway up`) running?"
+        ) from None
 
 
 def _decide(ref: str, by: str, comment: str, decision: str) -> None:
@@ -98,18 +114,23 @@ def _decide(ref: str, by: str, comment: str, decision: str) -> None:
             raise UserError("--by must name who decides (e.g. --by alice)", 2)
         client = await connect()
         found, handle = await _target(client, ref, decision)
-        state = await _update(client, found, handle, decision,
-                              ApprovalInput(by=by, comment=comment), UPDATE_TIMEOUT)
+        state = await _update(
+            client, found, handle, decision, ApprovalInput(by=by, comment=comment), UPDATE_TIMEOUT
+        )
         approved = len([a for a in state.approvals if a.decision == "approve"])
         need = max(0, state.approvals_required - approved)
         console = out()
         if decision == "approve":
-            console.print(f"[green]approved[/green] {found.workflow_id} by {escape(by)} "
-                          f"({approved}/{state.approvals_required}); "
-                          + (f"still needed: {need}" if need else "no more approvals needed"))
+            console.print(
+                f"[green]approved[/green] {found.workflow_id} by {escape(by)} "
+                f"({approved}/{state.approvals_required}); "
+                + (f"still needed: {need}" if need else "no more approvals needed")
+            )
         else:
-            console.print(f"[red]rejected[/red] {found.workflow_id} by {escape(by)}: the "
-                          "promotion stops without touching production")
+            console.print(
+                f"[red]rejected[/red] {found.workflow_id} by {escape(by)}: the "
+                "promotion stops without touching production"
+            )
 
     run(main())
 
@@ -131,9 +152,14 @@ def rollback(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
         client = await connect()
         found, handle = await _target(client, ref, "roll back")
         out().print(f"rolling back {found.workflow_id} ...")
-        state = await _update(client, found, handle, "rollback",
-                              ActionInput(by=by or default_user(), reason=reason),
-                              ROLLBACK_TIMEOUT)
+        state = await _update(
+            client,
+            found,
+            handle,
+            "rollback",
+            ActionInput(by=by or default_user(), reason=reason),
+            ROLLBACK_TIMEOUT,
+        )
         style = "yellow" if state.outcome == Outcome.ROLLED_BACK else "red"
         out().print(f"[{style}]{state.outcome.value}[/{style}]: {escape(state.reason)}")
 
@@ -147,8 +173,10 @@ def _signal(ref: Ref, by: str | None, reason: str, name: str, verb: str) -> None
         if name in ("pause", "resume"):
             state = await query_state(handle)
             if state.canary is None:
-                raise UserError(f"refused: {name} applies to the canary; {found.workflow_id} is "
-                                f"at stage {state.stage.value}")
+                raise UserError(
+                    f"refused: {name} applies to the canary; {found.workflow_id} is "
+                    f"at stage {state.stage.value}"
+                )
             if state.canary.paused == (name == "pause"):
                 out().print(f"{found.workflow_id} is already {verb}")
                 return
@@ -158,9 +186,11 @@ def _signal(ref: Ref, by: str | None, reason: str, name: str, verb: str) -> None
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise not_found(found.workflow_id) from None
             raise UserError(f"{name} of {found.workflow_id} failed: {e.message}") from None
-        out().print(f"{name} requested for {found.workflow_id}"
-                    + (f" ({escape(reason)})" if reason else "")
-                    + f"; see `rollway status {found.workflow_id}`")
+        out().print(
+            f"{name} requested for {found.workflow_id}"
+            + (f" ({escape(reason)})" if reason else "")
+            + f"; see `rollway status {found.workflow_id}`"
+        )
 
     run(main())
 

@@ -66,8 +66,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         try:
             return asyncio.run(coro)
         except KeyboardInterrupt:
-            err().print("interrupted: a promotion already started goes on "
-                        "(`rollway status <service>`)")
+            err().print(
+                "interrupted: a promotion already started goes on (`rollway status <service>`)"
+            )
             raise typer.Exit(130) from None
 
 
@@ -82,8 +83,10 @@ def address() -> str:
     """Temporal's `host:port`: $ROLLWAY_TEMPORAL_ADDRESS, else the one `rollway up` recorded."""
     addr = os.environ.get("ROLLWAY_TEMPORAL_ADDRESS") or temporal_address(home())
     if not addr:
-        raise UserError("no Temporal server is known: run `rollway up` "
-                        "(or set ROLLWAY_TEMPORAL_ADDRESS=host:port)")
+        raise UserError(
+            "no Temporal server is known: run `rollway up` "
+            "(or set ROLLWAY_TEMPORAL_ADDRESS=host:port)"
+        )
     return addr
 
 
@@ -106,8 +109,9 @@ async def connect() -> Client:
     """A client with Rollway's data converter, or a `UserError` saying how to start one."""
     addr = address()
     try:
-        return await Client.connect(addr, namespace=NAMESPACE,
-                                    data_converter=pydantic_data_converter)
+        return await Client.connect(
+            addr, namespace=NAMESPACE, data_converter=pydantic_data_converter
+        )
     except RuntimeError as e:
         raise UserError(f"cannot reach Temporal at {addr}: run `rollway up` ({e})") from None
 
@@ -147,15 +151,19 @@ async def find(client: Client, ref: str, *, running_only: bool = False) -> Found
             if latest is None or wf.start_time > latest[0]:
                 latest = (wf.start_time, f)
     except RPCError as e:
-        raise UserError(f"cannot list the promotions of '{ref}': {e.message} (does the server "
-                        "know Rollway's search attributes? `rollway up` registers them)") from None
+        raise UserError(
+            f"cannot list the promotions of '{ref}': {e.message} (does the server "
+            "know Rollway's search attributes? `rollway up` registers them)"
+        ) from None
     if running is not None:
         return running[1]
     if latest is not None and not running_only:
         return latest[1]
     what = "no running promotion" if latest is not None else "no promotion"
-    raise UserError(f"{what} of service '{ref}' (start one with "
-                    f"`rollway promote --service {ref} ...`, or pass a promote-… id)")
+    raise UserError(
+        f"{what} of service '{ref}' (start one with "
+        f"`rollway promote --service {ref} ...`, or pass a promote-… id)"
+    )
 
 
 def handle(client: Client, found: Found) -> WorkflowHandle[Any, Any]:

@@ -83,9 +83,18 @@ class LoadGen:
         self.stats.unlink(missing_ok=True)
         log = open(home() / "logs" / "demo-load.log", "ab")  # noqa: SIM115 (the child owns it)
         self.proc = subprocess.Popen(
-            [sys.executable, str(_root_file("examples/demo/loadgen.py")), self.url,
-             "--rps", str(self.rps), "--stats", str(self.stats)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                str(_root_file("examples/demo/loadgen.py")),
+                self.url,
+                "--rps",
+                str(self.rps),
+                "--stats",
+                str(self.stats),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self.pidfile.write_text(str(self.proc.pid))
@@ -94,8 +103,10 @@ class LoadGen:
             if self.read().get("sent", 0) > 0:
                 return
             if self.proc.poll() is not None:
-                raise UserError(f"the load generator exited ({self.proc.returncode}); see "
-                                f"{home() / 'logs' / 'demo-load.log'}")
+                raise UserError(
+                    f"the load generator exited ({self.proc.returncode}); see "
+                    f"{home() / 'logs' / 'demo-load.log'}"
+                )
             time.sleep(0.2)
         raise UserError(f"the load generator wrote no stats to {self.stats} in 15s")
 
@@ -160,18 +171,23 @@ async def promote_and_watch(
 
     async def auto_approve(state: PromotionState) -> None:
         if state.canary is not None and state.canary.paused:
-            why = next((e.message for e in reversed(state.timeline)
-                        if e.message.startswith("paused")), "paused")
+            why = next(
+                (e.message for e in reversed(state.timeline) if e.message.startswith("paused")),
+                "paused",
+            )
             raise UserError(
                 f"{version} {why}\n"
                 f"the demo stops here; the promotion waits: `rollway resume {started.workflow_id}`"
-                f" or `rollway rollback {started.workflow_id}`")
+                f" or `rollway rollback {started.workflow_id}`"
+            )
         if state.stage == Stage.APPROVAL and not any(a.by == BOT for a in state.approvals):
             # A refusal means we raced with the stage moving on: the next tick sees the truth.
             with contextlib.suppress(WorkflowUpdateFailedError):
                 await handle.execute_update(
-                    "approve", ApprovalInput(by=BOT, comment="auto-approved by `rollway demo`"),
-                    result_type=PromotionState, rpc_timeout=timedelta(seconds=15),
+                    "approve",
+                    ApprovalInput(by=BOT, comment="auto-approved by `rollway demo`"),
+                    result_type=PromotionState,
+                    rpc_timeout=timedelta(seconds=15),
                 )
 
     return started.workflow_id, await watch(client, started.workflow_id, on_state=auto_approve)
@@ -191,16 +207,33 @@ def summary(results: list[tuple[str, str, PromotionState]], load: dict[str, Any]
     console = out()
     expected = {"v1": Outcome.PROMOTED, "v2": Outcome.PROMOTED, "v3": Outcome.ROLLED_BACK}
     ok = True
-    t = Table("version", "promotion", "outcome", "expected", "took", "reason", title="summary",
-              title_justify="left")
+    t = Table(
+        "version",
+        "promotion",
+        "outcome",
+        "expected",
+        "took",
+        "reason",
+        title="summary",
+        title_justify="left",
+    )
     for version, wid, s in results:
-        took = ((s.finished_at - s.started_at).total_seconds()
-                if s.finished_at and s.started_at else 0.0)
+        took = (
+            (s.finished_at - s.started_at).total_seconds()
+            if s.finished_at and s.started_at
+            else 0.0
+        )
         good = s.outcome == expected[version]
         ok &= good
         style = "green" if good else "red"
-        t.add_row(version, wid, f"[{style}]{s.outcome.value}[/{style}]", expected[version].value,
-                  f"{took:.0f}s", escape(s.reason))
+        t.add_row(
+            version,
+            wid,
+            f"[{style}]{s.outcome.value}[/{style}]",
+            expected[version].value,
+            f"{took:.0f}s",
+            escape(s.reason),
+        )
     console.print(t)
     v3 = next((s for v, _, s in results if v == "v3"), None)
     if v3 is not None:
@@ -214,12 +247,17 @@ def summary(results: list[tuple[str, str, PromotionState]], load: dict[str, Any]
     if load:
         fivexx = sum(int(v) for k, v in load.items() if re.fullmatch(r"status_5\d\d", k))
         conn = int(load.get("connection_errors", 0))
-        versions = ", ".join(f"{k.removeprefix('version_')}: {v}"
-                             for k, v in sorted(load.items()) if k.startswith("version_"))
+        versions = ", ".join(
+            f"{k.removeprefix('version_')}: {v}"
+            for k, v in sorted(load.items())
+            if k.startswith("version_")
+        )
         style = "green" if conn == 0 else "red"
-        console.print(f"load generator: sent {load.get('sent', 0)}, "
-                      f"200 {load.get('status_200', 0)}, 5xx {fivexx}, "
-                      f"[{style}]connection errors {conn}[/{style}] (served by {versions or '-'})")
+        console.print(
+            f"load generator: sent {load.get('sent', 0)}, "
+            f"200 {load.get('status_200', 0)}, 5xx {fivexx}, "
+            f"[{style}]connection errors {conn}[/{style}] (served by {versions or '-'})"
+        )
         ok &= conn == 0
     return ok
 
@@ -237,8 +275,10 @@ async def run_demo(pipeline: Path, rps: float, keep_running: bool) -> bool:
     client = await connect()
     spec = build_input(SERVICE, "v1", fresh_commit("v1"), pipeline, BOT).pipeline
     if rps < (floor := min_rps(spec)):
-        out().print(f"[yellow]warning:[/yellow] --rps {rps:g} is below {floor:g}: the first "
-                    "canary step will see too few requests for its analysis and pause")
+        out().print(
+            f"[yellow]warning:[/yellow] --rps {rps:g} is below {floor:g}: the first "
+            "canary step will see too few requests for its analysis and pause"
+        )
     results: list[tuple[str, str, PromotionState]] = []
     stats = home() / "demo-load.json"
     load = LoadGen("", rps, stats)
@@ -272,18 +312,23 @@ async def run_demo(pipeline: Path, rps: float, keep_running: bool) -> bool:
     ok = summary(results, last)
     console = out()
     if keep_running and load.proc is not None:
-        console.print(f"the load generator keeps running (pid {load.proc.pid}; stats in {stats});"
-                      f" stop it with `kill {load.proc.pid}`")
-    console.print(f"the stack keeps running: Temporal UI [bold]{ui_url(home())}[/bold]"
-                  + (f" (last promotion: {workflow_link(results[-1][1])})" if results else "")
-                  + "; `rollway down` stops it")
+        console.print(
+            f"the load generator keeps running (pid {load.proc.pid}; stats in {stats});"
+            f" stop it with `kill {load.proc.pid}`"
+        )
+    console.print(
+        f"the stack keeps running: Temporal UI [bold]{ui_url(home())}[/bold]"
+        + (f" (last promotion: {workflow_link(results[-1][1])})" if results else "")
+        + "; `rollway down` stops it"
+    )
     return ok
 
 
 def demo(
     rps: Annotated[float, typer.Option(help="Requests per second of the load generator.")] = 40,
-    keep_running: Annotated[bool, typer.Option(
-        "--keep-running", help="Leave the load generator running at the end.")] = False,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Leave the load generator running at the end.")
+    ] = False,
 ) -> None:
     """The showcase: promote a good version, watch a bad one roll itself back."""
     step(1, 6, "bring up the local stack")

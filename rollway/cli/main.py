@@ -19,8 +19,14 @@ app.command(rich_help_panel="Stack")(stack_cmds.down)
 app.command(rich_help_panel="Stack")(stack_cmds.worker)
 app.command(rich_help_panel="Promotions")(promote.promote)
 app.command(rich_help_panel="Promotions")(status.status)
-for cmd in (actions.approve, actions.reject, actions.rollback, actions.abort, actions.pause,
-            actions.resume):
+for cmd in (
+    actions.approve,
+    actions.reject,
+    actions.rollback,
+    actions.abort,
+    actions.pause,
+    actions.resume,
+):
     app.command(rich_help_panel="Decisions")(cmd)
 app.command(rich_help_panel="Pipelines")(spec_cmds.validate)
 app.command(rich_help_panel="Pipelines")(spec_cmds.schema)

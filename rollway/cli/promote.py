@@ -57,13 +57,19 @@ def known_services(folder: Path) -> list[str]:
 def check_flags(service: str, version: str, commit: str) -> None:
     """Flag checks that need nothing but the flags."""
     if not NAME_RE.match(service):
-        raise UserError(f"--service '{service}' is not a valid service name (lowercase letters, "
-                        "digits and dashes, starting and ending with a letter or digit)", 2)
+        raise UserError(
+            f"--service '{service}' is not a valid service name (lowercase letters, "
+            "digits and dashes, starting and ending with a letter or digit)",
+            2,
+        )
     if not version.strip():
         raise UserError("--version must not be empty (e.g. --version v2)", 2)
     if not COMMIT_RE.match(commit):
-        raise UserError(f"--commit '{commit}' is not a commit sha: give 7 to 40 lowercase hex "
-                        "digits (e.g. `--commit $(git rev-parse HEAD)`)", 2)
+        raise UserError(
+            f"--commit '{commit}' is not a commit sha: give 7 to 40 lowercase hex "
+            "digits (e.g. `--commit $(git rev-parse HEAD)`)",
+            2,
+        )
 
 
 def pipeline_path(service: str, pipeline: Path | None) -> Path:
@@ -76,8 +82,11 @@ def pipeline_path(service: str, pipeline: Path | None) -> Path:
     path = folder / f"{service}.yaml"
     if not path.is_file():
         known = ", ".join(known_services(folder)) or "none"
-        raise UserError(f"unknown service '{service}': no pipelines/{service}.yaml; known "
-                        f"services: {known} (or pass --pipeline FILE)", 2)
+        raise UserError(
+            f"unknown service '{service}': no pipelines/{service}.yaml; known "
+            f"services: {known} (or pass --pipeline FILE)",
+            2,
+        )
     return path.resolve()
 
 
@@ -88,9 +97,12 @@ def load_spec(path: Path, service: str) -> PipelineSpec:
     except SpecError as e:
         raise UserError(str(e), 2) from None
     if spec.service != service:
-        raise UserError(f"--service '{service}' does not match the pipeline {path} "
-                        f"(service: {spec.service}); pass --service {spec.service} or the "
-                        f"right --pipeline", 2)
+        raise UserError(
+            f"--service '{service}' does not match the pipeline {path} "
+            f"(service: {spec.service}); pass --service {spec.service} or the "
+            f"right --pipeline",
+            2,
+        )
     return spec
 
 
@@ -112,16 +124,24 @@ async def start(client: Client, inp: PromotionInput) -> Started:
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
             raise UserError(f"cannot describe {wid}: {e.message}") from None
-    attrs = TypedSearchAttributes([
-        SearchAttributePair(SearchAttributeKey.for_keyword("RollwayService"), inp.service),
-        SearchAttributePair(SearchAttributeKey.for_keyword("RollwayEnvironment"),
-                            inp.pipeline.canary.environment),
-        SearchAttributePair(SearchAttributeKey.for_keyword("RollwayCommit"), inp.commit),
-        SearchAttributePair(SearchAttributeKey.for_keyword("RollwayStage"), "pending"),
-    ])
+    attrs = TypedSearchAttributes(
+        [
+            SearchAttributePair(SearchAttributeKey.for_keyword("RollwayService"), inp.service),
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("RollwayEnvironment"),
+                inp.pipeline.canary.environment,
+            ),
+            SearchAttributePair(SearchAttributeKey.for_keyword("RollwayCommit"), inp.commit),
+            SearchAttributePair(SearchAttributeKey.for_keyword("RollwayStage"), "pending"),
+        ]
+    )
     try:
         handle = await client.start_workflow(
-            WORKFLOW, inp, id=wid, task_queue=TASK_QUEUE, search_attributes=attrs,
+            WORKFLOW,
+            inp,
+            id=wid,
+            task_queue=TASK_QUEUE,
+            search_attributes=attrs,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
     except RPCError as e:
@@ -133,29 +153,39 @@ async def start(client: Client, inp: PromotionInput) -> Started:
 def announce(s: Started, inp: PromotionInput) -> None:
     verb = "attached to running promotion" if s.attached else "started promotion"
     console = out()
-    console.print(f"[green]{verb}[/green] [bold]{s.workflow_id}[/bold] "
-                  f"({escape(inp.service)} {escape(inp.version)} at {inp.commit[:12]})")
+    console.print(
+        f"[green]{verb}[/green] [bold]{s.workflow_id}[/bold] "
+        f"({escape(inp.service)} {escape(inp.version)} at {inp.commit[:12]})"
+    )
     if link := workflow_link(s.workflow_id):
         console.print(f"  UI: {link}")
     console.print(f"  follow it: rollway status {s.workflow_id} --watch")
 
 
-def build_input(service: str, version: str, commit: str, pipeline: Path | None,
-                by: str) -> PromotionInput:
+def build_input(
+    service: str, version: str, commit: str, pipeline: Path | None, by: str
+) -> PromotionInput:
     """All the checks that need no server, then the workflow input."""
     check_flags(service, version, commit)
     path = pipeline_path(service, pipeline)
     spec = load_spec(path, service)
-    return PromotionInput(service=service, version=version, commit=commit, pipeline=spec,
-                          pipeline_dir=str(path.parent), requested_by=by)
+    return PromotionInput(
+        service=service,
+        version=version,
+        commit=commit,
+        pipeline=spec,
+        pipeline_dir=str(path.parent),
+        requested_by=by,
+    )
 
 
 def promote(
     service: Annotated[str, typer.Option(help="The service, e.g. demo.")],
     version: Annotated[str, typer.Option(help="The version to promote, e.g. v2.")],
     commit: Annotated[str, typer.Option(help="The commit it is built from (7-40 hex).")],
-    pipeline: Annotated[Path | None, typer.Option(
-        help="Pipeline file (default: pipelines/<service>.yaml).")] = None,
+    pipeline: Annotated[
+        Path | None, typer.Option(help="Pipeline file (default: pipelines/<service>.yaml).")
+    ] = None,
     by: Annotated[str | None, typer.Option(help="Who asks (default: your user name).")] = None,
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="Then follow it live.")] = False,
 ) -> None:

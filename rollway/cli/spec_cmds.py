@@ -25,8 +25,10 @@ def validate(
             bad += 1
             console.print(f"[red]{escape(str(f))}: {len(e.problems)} problem(s)[/red]")
             for path, msg in e.problems:
-                console.print(f"  {escape(path)}: {escape(msg)}" if path else f"  {escape(msg)}",
-                              soft_wrap=True)
+                console.print(
+                    f"  {escape(path)}: {escape(msg)}" if path else f"  {escape(msg)}",
+                    soft_wrap=True,
+                )
             continue
         console.print(f"{escape(str(f))}: [green]OK[/green] (service {escape(spec.service)})")
     if bad:

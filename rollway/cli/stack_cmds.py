@@ -40,8 +40,10 @@ def bring_up(scrape_interval: str = "1s", worker: bool = True) -> list[stack.Par
 
 
 def up(
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Do not start a worker "
-                                            "(run `rollway worker` yourself).")] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Do not start a worker (run `rollway worker` yourself)."),
+    ] = False,
     scrape_interval: Annotated[str, typer.Option(help="Prometheus scrape interval.")] = "1s",
 ) -> None:
     """Start the local stack (Temporal, Prometheus, HAProxy, a worker); idempotent."""
@@ -49,8 +51,10 @@ def up(
 
 
 def down(
-    keep_services: Annotated[bool, typer.Option("--keep-services", help="Leave the service "
-                                                "versions and HAProxy running.")] = False,
+    keep_services: Annotated[
+        bool,
+        typer.Option("--keep-services", help="Leave the service versions and HAProxy running."),
+    ] = False,
 ) -> None:
     """Stop the local stack (and the service versions it runs, unless --keep-services)."""
     try:
@@ -73,8 +77,9 @@ def worker() -> None:
             asyncio.run(worker_main())
         except RuntimeError as e:
             if "connect" in str(e):
-                raise UserError(f"cannot reach Temporal at {addr}: run `rollway up` ({e})"
-                                ) from None
+                raise UserError(
+                    f"cannot reach Temporal at {addr}: run `rollway up` ({e})"
+                ) from None
             raise
         except KeyboardInterrupt:
             pass

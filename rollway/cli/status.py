@@ -23,8 +23,12 @@ from rollway.models import AnalysisResult, MetricResult, Outcome, PromotionState
 TIMELINE_ROWS = 12
 MAX_MISSES = 6
 OUTCOME_STYLE = {
-    Outcome.RUNNING: "cyan", Outcome.PROMOTED: "green", Outcome.ROLLED_BACK: "yellow",
-    Outcome.REJECTED: "red", Outcome.FAILED: "red", Outcome.ABORTED: "red",
+    Outcome.RUNNING: "cyan",
+    Outcome.PROMOTED: "green",
+    Outcome.ROLLED_BACK: "yellow",
+    Outcome.REJECTED: "red",
+    Outcome.FAILED: "red",
+    Outcome.ABORTED: "red",
 }
 STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}
 
@@ -42,8 +46,10 @@ async def query_state(handle: WorkflowHandle[Any, Any], wait_s: float = 15.0) ->
         if e.status == RPCStatusCode.NOT_FOUND:
             raise not_found(handle.id) from None
         if e.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            raise UserError(f"no worker answered about {handle.id} within {wait_s:.0f}s: "
-                            "is `rollway worker` (or `rollway up`) running?") from None
+            raise UserError(
+                f"no worker answered about {handle.id} within {wait_s:.0f}s: "
+                "is `rollway worker` (or `rollway up`) running?"
+            ) from None
         raise UserError(f"cannot read the state of {handle.id}: {e.message}") from None
 
 
@@ -83,8 +89,15 @@ def metrics_table(metrics: list[MetricResult], title: str) -> Table:
         t.add_column(col, overflow="fold")
     for m in metrics:
         style = STATUS_STYLE.get(m.status, "")
-        t.add_row(escape(m.name), _num(m.value), _bound(m), _num(m.baseline), _num(m.samples),
-                  f"[{style}]{m.status}[/{style}]", escape(m.message))
+        t.add_row(
+            escape(m.name),
+            _num(m.value),
+            _bound(m),
+            _num(m.baseline),
+            _num(m.samples),
+            f"[{style}]{m.status}[/{style}]",
+            escape(m.message),
+        )
     return t
 
 
@@ -105,8 +118,10 @@ def render(state: PromotionState, workflow_id: str, link: str | None = None) -> 
         f"[bold]{escape(s.service)}[/bold] {escape(s.version)} ({s.commit[:12]})  "
         f"stage [bold]{s.stage.value}[/bold]  outcome [{style}]{s.outcome.value}[/{style}]"
     )
-    lines: list[RenderableType] = [head, Text(f"id {workflow_id}" + (f"  {link}" if link else ""),
-                                              style="dim")]
+    lines: list[RenderableType] = [
+        head,
+        Text(f"id {workflow_id}" + (f"  {link}" if link else ""), style="dim"),
+    ]
     if s.reason:
         lines.append(Text.from_markup(f"reason: [{style}]{escape(s.reason)}[/{style}]"))
     if s.stable_version:
@@ -117,39 +132,56 @@ def render(state: PromotionState, workflow_id: str, link: str | None = None) -> 
     if s.approvals_required or s.approvals:
         approved = [a for a in s.approvals if a.decision == "approve"]
         need = max(0, s.approvals_required - len(approved))
-        lines.append(Text(f"approvals: {len(approved)}/{s.approvals_required}"
-                          + (f", still needed: {need}" if need and s.outcome == Outcome.RUNNING
-                             else "")))
+        lines.append(
+            Text(
+                f"approvals: {len(approved)}/{s.approvals_required}"
+                + (f", still needed: {need}" if need and s.outcome == Outcome.RUNNING else "")
+            )
+        )
         for a in s.approvals:
-            mark = ("[green]✔ approved[/green]" if a.decision == "approve"
-                    else "[red]✘ rejected[/red]")
-            lines.append(Text.from_markup(
-                f"  {mark} by {escape(a.by)} at {_time(a.at)}"
-                + (f": {escape(a.comment)}" if a.comment else "")))
+            mark = (
+                "[green]✔ approved[/green]" if a.decision == "approve" else "[red]✘ rejected[/red]"
+            )
+            lines.append(
+                Text.from_markup(
+                    f"  {mark} by {escape(a.by)} at {_time(a.at)}"
+                    + (f": {escape(a.comment)}" if a.comment else "")
+                )
+            )
     blocks: list[RenderableType] = [Group(*lines)]
     if s.canary is not None:
         c = s.canary
         step = f"step {c.step + 1}/{len(c.steps)}" if c.step >= 0 else f"0/{len(c.steps)} steps"
         paused = "  [bold yellow]PAUSED[/bold yellow] (`rollway resume`)" if c.paused else ""
-        blocks.append(Text.from_markup(
-            f"canary in {escape(c.environment)}  [cyan]{_bar(c.weight)}[/cyan] {c.weight:>3}%  "
-            f"{step} ({', '.join(f'{w}%' for w in c.steps)}){paused}"
-        ))
+        blocks.append(
+            Text.from_markup(
+                f"canary in {escape(c.environment)}  [cyan]{_bar(c.weight)}[/cyan] {c.weight:>3}%  "
+                f"{step} ({', '.join(f'{w}%' for w in c.steps)}){paused}"
+            )
+        )
         if c.analyses:
             blocks.append(_analysis(c.analyses[-1]))
     if s.rollback_metrics:
-        blocks.append(metrics_table(s.rollback_metrics, "[yellow]metrics that caused the rollback"
-                                                        "[/yellow]"))
+        blocks.append(
+            metrics_table(s.rollback_metrics, "[yellow]metrics that caused the rollback[/yellow]")
+        )
     if s.timeline:
-        t = Table(title=f"timeline (last {min(TIMELINE_ROWS, len(s.timeline))} of "
-                        f"{len(s.timeline)})", title_justify="left", show_header=False,
-                  box=None, pad_edge=False)
+        t = Table(
+            title=f"timeline (last {min(TIMELINE_ROWS, len(s.timeline))} of {len(s.timeline)})",
+            title_justify="left",
+            show_header=False,
+            box=None,
+            pad_edge=False,
+        )
         t.add_column("at", style="dim", no_wrap=True)
         t.add_column("stage", no_wrap=True)
         t.add_column("message", overflow="fold")
         for e in s.timeline[-TIMELINE_ROWS:]:
-            t.add_row(_time(e.at), e.stage.value,
-                      escape(e.message) + (f" [dim](by {escape(e.by)})[/dim]" if e.by else ""))
+            t.add_row(
+                _time(e.at),
+                e.stage.value,
+                escape(e.message) + (f" [dim](by {escape(e.by)})[/dim]" if e.by else ""),
+            )
         blocks.append(t)
     return Panel(Group(*blocks), title="promotion", title_align="left")
 
@@ -157,16 +189,18 @@ def render(state: PromotionState, workflow_id: str, link: str | None = None) -> 
 # --- watching ------------------------------------------------------------------------
 
 
-async def watch(client: Client, workflow_id: str, *, on_state: OnState | None = None,
-                interval: float = 1.0) -> PromotionState:
+async def watch(
+    client: Client, workflow_id: str, *, on_state: OnState | None = None, interval: float = 1.0
+) -> PromotionState:
     """Refresh the view every `interval` until the promotion ends; print the final state."""
     handle = client.get_workflow_handle(workflow_id)
     link = workflow_link(workflow_id)
     state = await query_state(handle)
     console = out()
     misses = 0
-    with Live(render(state, workflow_id, link), console=console, refresh_per_second=4,
-              transient=True) as live:
+    with Live(
+        render(state, workflow_id, link), console=console, refresh_per_second=4, transient=True
+    ) as live:
         while state.outcome == Outcome.RUNNING:
             if on_state is not None:
                 await on_state(state)
@@ -186,8 +220,9 @@ async def watch(client: Client, workflow_id: str, *, on_state: OnState | None = 
 
 def status(
     ref: Annotated[str, typer.Argument(help="A service name, or a promotion id (promote-…).")],
-    watch_: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every second until "
-                                         "the promotion ends.")] = False,
+    watch_: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh every second until the promotion ends.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw state as JSON.")] = False,
 ) -> None:
     """Show a promotion: stage, canary weight, last analysis, approvals, timeline."""

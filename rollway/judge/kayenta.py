@@ -206,12 +206,18 @@ def classify_metric(
     exp = transform(experiment, config)
     name, groups, muted = config.name, config.groups, config.muted
 
-    def result(label: MetricClassification, reason: str, deviation: float = 1.0,
-               effect: float = math.nan, critical: bool = False,
-               ci: tuple[float, float] | None = None,
-               estimate: float | None = None) -> MetricResult:
-        return MetricResult(name, label, reason, deviation, effect, critical, groups, muted,
-                            ci, estimate)
+    def result(
+        label: MetricClassification,
+        reason: str,
+        deviation: float = 1.0,
+        effect: float = math.nan,
+        critical: bool = False,
+        ci: tuple[float, float] | None = None,
+        estimate: float | None = None,
+    ) -> MetricResult:
+        return MetricResult(
+            name, label, reason, deviation, effect, critical, groups, muted, ci, estimate
+        )
 
     if exp.size == 0 or ctl.size == 0:
         if config.nan_strategy == NaNStrategy.REMOVE:
@@ -234,8 +240,12 @@ def classify_metric(
         try:
             mw = mann_whitney_ci(exp, ctl, conf_level=conf_level)
         except ValueError as exc:
-            return result(MetricClassification.ERROR, f"Metric classification failed: {exc}",
-                          deviation, effect)
+            return result(
+                MetricClassification.ERROR,
+                f"Metric classification failed: {exc}",
+                deviation,
+                effect,
+            )
         ci, estimate = mw.conf_int, mw.estimate
     bound = tolerance * abs(estimate)
     up = config.direction in (Direction.INCREASE, Direction.EITHER)
@@ -246,12 +256,14 @@ def classify_metric(
 
     if is_high:
         crit = config.critical and (
-            math.isnan(effect) or effect >= config.threshold(config.critical_increase))
+            math.isnan(effect) or effect >= config.threshold(config.critical_increase)
+        )
         reason = f"{name} was classified as High" + (" (Critical)" if crit else "")
         return result(MetricClassification.HIGH, reason, deviation, effect, crit, ci, estimate)
     if is_low:
         crit = config.critical and (
-            math.isnan(effect) or effect <= config.threshold(config.critical_decrease))
+            math.isnan(effect) or effect <= config.threshold(config.critical_decrease)
+        )
         reason = f"{name} was classified as Low" + (" (Critical)" if crit else "")
         return result(MetricClassification.LOW, reason, deviation, effect, crit, ci, estimate)
     return result(MetricClassification.PASS, "", deviation, effect, False, ci, estimate)
@@ -278,8 +290,14 @@ def score_metrics(
     for g, ls in labels.items():
         counts = {label: ls.count(label) for label in set(ls)}
         n_pass = counts.get(MetricClassification.PASS.value, 0)
-        total = n_pass + sum(counts.get(k.value, 0) for k in (
-            MetricClassification.HIGH, MetricClassification.LOW, MetricClassification.NODATA_FAIL))
+        total = n_pass + sum(
+            counts.get(k.value, 0)
+            for k in (
+                MetricClassification.HIGH,
+                MetricClassification.LOW,
+                MetricClassification.NODATA_FAIL,
+            )
+        )
         no_data = total == 0
         groups.append(GroupScore(g, 0.0 if no_data else 100.0 * n_pass / total, no_data, counts))
 
@@ -323,5 +341,6 @@ def kayenta_judge(
         classify_metric(control, experiment, cfg, tolerance=tolerance, conf_level=conf_level)
         for cfg, control, experiment in metrics
     ]
-    return score_metrics(results, group_weights, pass_threshold=pass_threshold,
-                         marginal_threshold=marginal_threshold)
+    return score_metrics(
+        results, group_weights, pass_threshold=pass_threshold, marginal_threshold=marginal_threshold
+    )

@@ -220,28 +220,43 @@ def sequential_rate_test(
     if math.isinf(null_ratio):
         log_e = 0.0
     else:
-        log_e = float(sum(
-            rate_log_evalue(s.canary_events, s.baseline_events, s.rho,
-                            min_ratio=null_ratio, prior_scale=prior_scale)
-            for s in segments
-        ))
+        log_e = float(
+            sum(
+                rate_log_evalue(
+                    s.canary_events,
+                    s.baseline_events,
+                    s.rho,
+                    min_ratio=null_ratio,
+                    prior_scale=prior_scale,
+                )
+                for s in segments
+            )
+        )
 
     events = canary_events + base_events
     if have_exposure:
-        num = sum(s.canary_events * (s.baseline_exposure or 0.0)
-                  / max((s.canary_exposure or 0.0) + (s.baseline_exposure or 0.0), 1e-300)
-                  for s in segments)
-        den = sum(s.baseline_events * (s.canary_exposure or 0.0)
-                  / max((s.canary_exposure or 0.0) + (s.baseline_exposure or 0.0), 1e-300)
-                  for s in segments)
+        num = sum(
+            s.canary_events
+            * (s.baseline_exposure or 0.0)
+            / max((s.canary_exposure or 0.0) + (s.baseline_exposure or 0.0), 1e-300)
+            for s in segments
+        )
+        den = sum(
+            s.baseline_events
+            * (s.canary_exposure or 0.0)
+            / max((s.canary_exposure or 0.0) + (s.baseline_exposure or 0.0), 1e-300)
+            for s in segments
+        )
     else:  # Mantel-Haenszel rate ratio with exposures rho and 1 - rho
         num = sum(s.canary_events * (1.0 - s.rho) for s in segments)
         den = sum(s.baseline_events * s.rho for s in segments)
     estimate = num / den if den > 0 else (math.inf if num > 0 else math.nan)
 
     if have_exposure and canary_exposure > 0 and base_exposure > 0:
-        what = (f"canary {label} {100 * canary_events / canary_exposure:.2f}% vs baseline "
-                f"{100 * base_events / base_exposure:.2f}%")
+        what = (
+            f"canary {label} {100 * canary_events / canary_exposure:.2f}% vs baseline "
+            f"{100 * base_events / base_exposure:.2f}%"
+        )
     else:
         what = f"canary events {canary_events:g} vs baseline {base_events:g}"
     decision = _decide(log_e, alpha, events, min_events)
@@ -250,8 +265,9 @@ def sequential_rate_test(
         tail += f", H0 ratio <= {null_ratio:.3g}"
     if decision == Decision.INCONCLUSIVE:
         tail += f", only {events:g} events"
-    return SequentialResult(decision, math.exp(min(log_e, 700.0)), log_e, alpha, estimate,
-                            events, f"{what} ({tail})")
+    return SequentialResult(
+        decision, math.exp(min(log_e, 700.0)), log_e, alpha, estimate, events, f"{what} ({tail})"
+    )
 
 
 def histogram_log_evalues(
@@ -264,9 +280,13 @@ def histogram_log_evalues(
     weights: FloatArray | None = None,
 ) -> FloatArray:
     """Log of the weighted average over bounds (last axis) of the per-bound e-values."""
-    log_e = rate_log_evalue(canary_exceed, baseline_exceed,
-                            np.asarray(rho, dtype=np.float64)[..., None],
-                            min_ratio=min_ratio, prior_scale=prior_scale)
+    log_e = rate_log_evalue(
+        canary_exceed,
+        baseline_exceed,
+        np.asarray(rho, dtype=np.float64)[..., None],
+        min_ratio=min_ratio,
+        prior_scale=prior_scale,
+    )
     n_bounds = log_e.shape[-1]
     w = np.full(n_bounds, 1.0 / n_bounds) if weights is None else weights / np.sum(weights)
     out: FloatArray = logsumexp(log_e + np.log(w), axis=-1)
@@ -353,8 +373,11 @@ def sequential_histogram_test(
         if np.any(ce < -1e-9) or np.any(be < -1e-9):
             raise ValueError("cumulative counts must be non-decreasing")
         ce, be = np.maximum(ce, 0.0), np.maximum(be, 0.0)
-        log_e += float(histogram_log_evalues(ce, be, s.rho, min_ratio=min_ratio,
-                                             prior_scale=prior_scale, weights=w))
+        log_e += float(
+            histogram_log_evalues(
+                ce, be, s.rho, min_ratio=min_ratio, prior_scale=prior_scale, weights=w
+            )
+        )
         per_bound += rate_log_evalue(ce, be, s.rho, min_ratio=min_ratio, prior_scale=prior_scale)
         ce_tot += ce
         be_tot += be
@@ -374,17 +397,20 @@ def sequential_histogram_test(
     events = float(ce_tot[j] + be_tot[j])
     decision = _decide(log_e, alpha, float(c_total + b_total), min_events)
     if c_total > 0 and b_total > 0:
-        what = (f"P(latency > {finite[j]:g}{unit}) canary {100 * ce_tot[j] / c_total:.2f}% vs "
-                f"baseline {100 * be_tot[j] / b_total:.2f}%; p99 canary "
-                f"{histogram_quantile(0.99, bounds, c_cum):.3g}{unit} vs baseline "
-                f"{histogram_quantile(0.99, bounds, b_cum):.3g}{unit}")
+        what = (
+            f"P(latency > {finite[j]:g}{unit}) canary {100 * ce_tot[j] / c_total:.2f}% vs "
+            f"baseline {100 * be_tot[j] / b_total:.2f}%; p99 canary "
+            f"{histogram_quantile(0.99, bounds, c_cum):.3g}{unit} vs baseline "
+            f"{histogram_quantile(0.99, bounds, b_cum):.3g}{unit}"
+        )
     else:
         what = f"canary requests {c_total:g} vs baseline {b_total:g}"
     tail = f"tail ratio {estimate:.3g}, {_evidence(log_e, alpha)}"
     if decision == Decision.INCONCLUSIVE:
         tail += f", only {c_total + b_total:g} requests"
-    return SequentialResult(decision, math.exp(min(log_e, 700.0)), log_e, alpha, estimate,
-                            events, f"{what} ({tail})")
+    return SequentialResult(
+        decision, math.exp(min(log_e, 700.0)), log_e, alpha, estimate, events, f"{what} ({tail})"
+    )
 
 
 def combine_evalues(results: Sequence[SequentialResult], alpha: float = 0.01) -> SequentialResult:
@@ -406,5 +432,6 @@ def combine_evalues(results: Sequence[SequentialResult], alpha: float = 0.01) ->
     else:
         decision = Decision.CONTINUE
     text = f"combined {_evidence(log_e, alpha)}; strongest: {worst.explanation}"
-    return SequentialResult(decision, math.exp(min(log_e, 700.0)), log_e, alpha,
-                            worst.estimate, events, text)
+    return SequentialResult(
+        decision, math.exp(min(log_e, 700.0)), log_e, alpha, worst.estimate, events, text
+    )

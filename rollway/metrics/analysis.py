@@ -33,8 +33,14 @@ def judge_value(
 ) -> MetricResult:
     """Classify one measured value (and, for relative bounds, the stable's value)."""
     base = MetricResult(
-        name=check.name, status="pass", value=value, min=check.min, max=check.max,
-        samples=samples, query=query, baseline=baseline,
+        name=check.name,
+        status="pass",
+        value=value,
+        min=check.min,
+        max=check.max,
+        samples=samples,
+        query=query,
+        baseline=baseline,
     )
     if value is None:
         base.status, base.message = "inconclusive", "no data yet"
@@ -55,10 +61,12 @@ def judge_value(
         base.status, base.message = "fail", relative
     else:
         bounds = " ".join(
-            s for s in (
+            s
+            for s in (
                 f">= {check.min:g}" if check.min is not None else "",
                 f"<= {check.max:g}" if check.max is not None else "",
-            ) if s
+            )
+            if s
         )
         base.message = f"{value:.4g} {bounds}".rstrip()
         if baseline is not None:

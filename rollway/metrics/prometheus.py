@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
 
 
 class MetricQueryError(Exception):
@@ -22,7 +23,9 @@ class PrometheusProvider:
     def value(self, query: str) -> float | None:
         """The query's single value; None if it returns no series or NaN (no data)."""
         try:
-            result = self._prom.custom_query(query, params={"timeout": f"{max(1, int(self._timeout))}s"})
+            result = self._prom.custom_query(
+                query, params={"timeout": f"{max(1, int(self._timeout))}s"}
+            )
         except (PrometheusApiClientException, OSError, ValueError) as e:
             raise MetricQueryError(f"query failed at {self.url}: {e}; query: {query}") from e
         except Exception as e:  # requests' ConnectionError and friends

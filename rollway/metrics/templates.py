@@ -54,8 +54,7 @@ TEMPLATES: dict[str, Template] = {
     ),
     "haproxy-avg-response-time": Template(
         query=(
-            'max(haproxy_server_response_time_average_seconds{proxy="${proxy}",'
-            'server="${server}"})'
+            'max(haproxy_server_response_time_average_seconds{proxy="${proxy}",server="${server}"})'
         ),
         description="HAProxy's average response time of the canary (last 1024 requests).",
         samples=_HAPROXY_TOTAL,
@@ -167,7 +166,7 @@ def render(text: str, variables: dict[str, str]) -> str:
     """Fill `${name}` placeholders; a missing variable is a clear error."""
     try:
         return string.Template(text).substitute(variables)
-    except KeyError as e:
+    except KeyError:
         raise ValueError(
             f"query uses placeholder {{e.args[0]}} that this platform does not provide; "
             f"available: {', '.join(sorted(variables))}"

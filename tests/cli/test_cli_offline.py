@@ -41,8 +41,9 @@ def in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_validate_good_file(runner: CliRunner) -> None:
-    r = runner.invoke(app, ["validate", "pipelines/demo.yaml", "pipelines/order-service.yaml"],
-                      env=ENV)
+    r = runner.invoke(
+        app, ["validate", "pipelines/demo.yaml", "pipelines/order-service.yaml"], env=ENV
+    )
     assert r.exit_code == 0, r.output
     assert "pipelines/demo.yaml: OK" in r.output
     assert "pipelines/order-service.yaml: OK" in r.output
@@ -83,11 +84,12 @@ def promote(runner: CliRunner, *args: str) -> tuple[int, str]:
 
 
 def test_promote_unknown_service(runner: CliRunner) -> None:
-    code, msg = promote(runner, "--service", "payments", "--version", "v2",
-                        "--commit", "abc1234")
+    code, msg = promote(runner, "--service", "payments", "--version", "v2", "--commit", "abc1234")
     assert code == 2
-    assert ("unknown service 'payments': no pipelines/payments.yaml; known services: "
-            "demo, order-service (or pass --pipeline FILE)") in msg
+    assert (
+        "unknown service 'payments': no pipelines/payments.yaml; known services: "
+        "demo, order-service (or pass --pipeline FILE)"
+    ) in msg
 
 
 def test_promote_bad_commit(runner: CliRunner) -> None:
@@ -104,8 +106,17 @@ def test_promote_empty_version(runner: CliRunner) -> None:
 
 
 def test_promote_mismatched_service(runner: CliRunner) -> None:
-    code, msg = promote(runner, "--service", "order-service", "--version", "v2",
-                        "--commit", "abc1234", "--pipeline", "pipelines/demo.yaml")
+    code, msg = promote(
+        runner,
+        "--service",
+        "order-service",
+        "--version",
+        "v2",
+        "--commit",
+        "abc1234",
+        "--pipeline",
+        "pipelines/demo.yaml",
+    )
     assert code == 2
     assert "--service 'order-service' does not match the pipeline" in msg
     assert "(service: demo)" in msg
@@ -114,8 +125,17 @@ def test_promote_mismatched_service(runner: CliRunner) -> None:
 def test_promote_invalid_pipeline(runner: CliRunner, tmp_path: Path) -> None:
     bad = tmp_path / "demo.yaml"
     bad.write_text(BROKEN)
-    code, msg = promote(runner, "--service", "demo", "--version", "v2", "--commit", "abc1234",
-                        "--pipeline", str(bad))
+    code, msg = promote(
+        runner,
+        "--service",
+        "demo",
+        "--version",
+        "v2",
+        "--commit",
+        "abc1234",
+        "--pipeline",
+        str(bad),
+    )
     assert code == 2
     assert "canary.steps[1].weight: must be greater than the previous step (50)" in msg
 
@@ -126,10 +146,13 @@ def test_unreachable_temporal(runner: CliRunner) -> None:
     assert "cannot reach Temporal at 127.0.0.1:1: run `rollway up`" in " ".join(r.output.split())
 
 
-def test_up_prints_parts_and_ui(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
-                                tmp_path: Path) -> None:
-    parts = [stack.Part("temporal", "running", "127.0.0.1:7233  UI http://127.0.0.1:8233"),
-             stack.Part("worker", "started", "pid 42")]
+def test_up_prints_parts_and_ui(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    parts = [
+        stack.Part("temporal", "running", "127.0.0.1:7233  UI http://127.0.0.1:8233"),
+        stack.Part("worker", "started", "pid 42"),
+    ]
     monkeypatch.setattr(stack, "up", lambda home, **kw: parts)
     monkeypatch.setattr(stack, "ui_url", lambda home: "http://127.0.0.1:8233")
     r = runner.invoke(app, ["up"], env=ENV | {"ROLLWAY_HOME": str(tmp_path)})
@@ -138,8 +161,9 @@ def test_up_prints_parts_and_ui(runner: CliRunner, monkeypatch: pytest.MonkeyPat
     assert "Temporal UI: http://127.0.0.1:8233" in r.output
 
 
-def test_up_stack_error_is_red_and_exits_1(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
-                                           tmp_path: Path) -> None:
+def test_up_stack_error_is_red_and_exits_1(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def broken(home: Path, **kw: object) -> list[stack.Part]:
         raise stack.StackError("`prometheus` was not found; install it with apt-get")
 

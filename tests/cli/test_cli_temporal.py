@@ -77,12 +77,14 @@ async def worker(dev_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
 
 @pytest.fixture
 def cli(dev_env: WorkflowEnvironment, worker: list[str], tmp_path: Path) -> Cli:
-    return Cli({
-        "ROLLWAY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "ROLLWAY_TEMPORAL_UI": "http://ui.test",
-        "ROLLWAY_HOME": str(tmp_path / "home"),
-        "COLUMNS": "200",
-    })
+    return Cli(
+        {
+            "ROLLWAY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "ROLLWAY_TEMPORAL_UI": "http://ui.test",
+            "ROLLWAY_HOME": str(tmp_path / "home"),
+            "COLUMNS": "200",
+        }
+    )
 
 
 @pytest.fixture
@@ -101,16 +103,28 @@ def new_commit() -> str:
     return uuid.uuid4().hex[:12]
 
 
-async def promote(cli: Cli, worker: list[str], pipeline: Path, commit: str,
-                  *extra: str) -> Result:
-    r = await cli("promote", "--service", "demo", "--version", "v2", "--commit", commit,
-                  "--pipeline", str(pipeline), "--by", "ci-bot", *extra)
+async def promote(cli: Cli, worker: list[str], pipeline: Path, commit: str, *extra: str) -> Result:
+    r = await cli(
+        "promote",
+        "--service",
+        "demo",
+        "--version",
+        "v2",
+        "--commit",
+        commit,
+        "--pipeline",
+        str(pipeline),
+        "--by",
+        "ci-bot",
+        *extra,
+    )
     worker.append(f"promote-demo-{commit}")
     return r
 
 
-async def wait_for(client: Client, wid: str, ok: Callable[[PromotionState], bool],
-                   within: float = 20) -> PromotionState:
+async def wait_for(
+    client: Client, wid: str, ok: Callable[[PromotionState], bool], within: float = 20
+) -> PromotionState:
     handle = client.get_workflow_handle(wid)
     deadline = asyncio.get_running_loop().time() + within
     while True:
@@ -122,8 +136,9 @@ async def wait_for(client: Client, wid: str, ok: Callable[[PromotionState], bool
         await asyncio.sleep(0.2)
 
 
-async def test_promote_starts_then_attaches(cli: Cli, worker: list[str], dev_client: Client,
-                                            pipeline: Callable[..., Path]) -> None:
+async def test_promote_starts_then_attaches(
+    cli: Cli, worker: list[str], dev_client: Client, pipeline: Callable[..., Path]
+) -> None:
     commit = new_commit()
     wid = f"promote-demo-{commit}"
     r = await promote(cli, worker, pipeline(), commit)
@@ -146,8 +161,9 @@ async def test_promote_starts_then_attaches(cli: Cli, worker: list[str], dev_cli
     assert len({w.run_id for w in runs}) == 1
 
 
-async def test_status_approve_pause_rollback(cli: Cli, worker: list[str], dev_client: Client,
-                                             pipeline: Callable[..., Path]) -> None:
+async def test_status_approve_pause_rollback(
+    cli: Cli, worker: list[str], dev_client: Client, pipeline: Callable[..., Path]
+) -> None:
     commit = new_commit()
     wid = f"promote-demo-{commit}"
     assert (await promote(cli, worker, pipeline(approvals=2), commit)).exit_code == 0
@@ -207,8 +223,9 @@ async def test_status_approve_pause_rollback(cli: Cli, worker: list[str], dev_cl
     assert r.exit_code == 1 and "refused:" in flat(r)
 
 
-async def test_reject(cli: Cli, worker: list[str], dev_client: Client,
-                      pipeline: Callable[..., Path]) -> None:
+async def test_reject(
+    cli: Cli, worker: list[str], dev_client: Client, pipeline: Callable[..., Path]
+) -> None:
     commit = new_commit()
     wid = f"promote-demo-{commit}"
     assert (await promote(cli, worker, pipeline(approvals=1), commit)).exit_code == 0
@@ -220,25 +237,33 @@ async def test_reject(cli: Cli, worker: list[str], dev_client: Client,
     assert state.reason == "rejected by alice: not today"
 
 
-async def test_promote_watch_until_promoted(cli: Cli, worker: list[str],
-                                            pipeline: Callable[..., Path]) -> None:
-    r = await promote(cli, worker, pipeline(approvals=None, steps="{weight: 50, soak: 1s}"),
-                      new_commit(), "--watch")
+async def test_promote_watch_until_promoted(
+    cli: Cli, worker: list[str], pipeline: Callable[..., Path]
+) -> None:
+    r = await promote(
+        cli,
+        worker,
+        pipeline(approvals=None, steps="{weight: 50, soak: 1s}"),
+        new_commit(),
+        "--watch",
+    )
     assert r.exit_code == 0, r.output
     assert "outcome promoted" in r.output
     assert "v2 serves 100%" in r.output
 
 
 async def test_unknown_id(cli: Cli) -> None:
-    for cmd in (["approve", "promote-demo-0000000", "--by", "alice"],
-                ["rollback", "promote-demo-0000000"], ["status", "promote-demo-0000000"],
-                ["pause", "promote-demo-0000000"]):
+    for cmd in (
+        ["approve", "promote-demo-0000000", "--by", "alice"],
+        ["rollback", "promote-demo-0000000"],
+        ["status", "promote-demo-0000000"],
+        ["pause", "promote-demo-0000000"],
+    ):
         r = await cli(*cmd)
         assert r.exit_code == 1, r.output
-        assert ("no promotion with id promote-demo-0000000 (see `rollway status <service>`)"
-                in flat(r))
+        assert "no promotion with id promote-demo-0000000 (see `rollway status <service>`)" in flat(
+            r
+        )
     r = await cli("status", "no-such-service")
     assert r.exit_code == 1
     assert "no promotion of service 'no-such-service'" in flat(r)
-
-

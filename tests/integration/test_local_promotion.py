@@ -44,13 +44,22 @@ def fast_pipeline() -> PipelineSpec:
     return spec
 
 
-async def promote(stack: LocalStack, version: str, spec: PipelineSpec) -> WorkflowHandle[Any, PromotionResult]:
+async def promote(
+    stack: LocalStack, version: str, spec: PipelineSpec
+) -> WorkflowHandle[Any, PromotionResult]:
     commit = uuid.uuid4().hex[:12]
     return await stack.client.start_workflow(
         PromotionWorkflow.run,
-        PromotionInput(service="demo", version=version, commit=commit, pipeline=spec,
-                       pipeline_dir=str(ROOT / "pipelines"), requested_by="pytest"),
-        id=f"promote-demo-{commit}", task_queue=stack.task_queue,
+        PromotionInput(
+            service="demo",
+            version=version,
+            commit=commit,
+            pipeline=spec,
+            pipeline_dir=str(ROOT / "pipelines"),
+            requested_by="pytest",
+        ),
+        id=f"promote-demo-{commit}",
+        task_queue=stack.task_queue,
     )
 
 
@@ -67,7 +76,9 @@ async def approve_when_asked(client: Client, handle: WorkflowHandle[Any, Any]) -
     raise AssertionError(f"never reached approval: {state.model_dump_json(indent=1)}")
 
 
-async def finish(handle: WorkflowHandle[Any, PromotionResult], timeout: float = 120) -> PromotionResult:
+async def finish(
+    handle: WorkflowHandle[Any, PromotionResult], timeout: float = 120
+) -> PromotionResult:
     """The result, or the state's timeline in the failure message."""
     try:
         return await asyncio.wait_for(handle.result(), timeout)
@@ -80,8 +91,15 @@ async def finish(handle: WorkflowHandle[Any, PromotionResult], timeout: float = 
 @asynccontextmanager
 async def load(url: str, stats: Path, rps: int = 50) -> AsyncIterator[Path]:
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "demo" / "loadgen.py"), url, "--rps", str(rps),
-         "--stats", str(stats)],
+        [
+            sys.executable,
+            str(ROOT / "examples" / "demo" / "loadgen.py"),
+            url,
+            "--rps",
+            str(rps),
+            "--stats",
+            str(stats),
+        ],
     )
     try:
         await asyncio.sleep(1.5)
@@ -178,8 +196,10 @@ async def test_bad_version_is_rolled_back_automatically(
     zeroed = next(e.at for e in state.timeline if "canary at 0%" in e.message)
     assert (zeroed - decided).total_seconds() < 1.0
     first_traffic = next(e.at for e in state.timeline if e.message.startswith("canary at 20%"))
-    print(f"\nbad version: first canary traffic -> weight 0 in "
-          f"{(zeroed - first_traffic).total_seconds():.1f}s")
+    print(
+        f"\nbad version: first canary traffic -> weight 0 in "
+        f"{(zeroed - first_traffic).total_seconds():.1f}s"
+    )
 
 
 def _pid_of(plat: LocalPlatform, version: str) -> int:

@@ -45,7 +45,9 @@ CASES = [
 
 @pytest.mark.parametrize(("control", "experiment", "direction", "expected"), CASES)
 def test_kayenta_classifier_suite(
-    control: list[float], experiment: list[float], direction: Direction,
+    control: list[float],
+    experiment: list[float],
+    direction: Direction,
     expected: MetricClassification,
 ) -> None:
     cfg = MetricConfig("m", direction=direction)
@@ -108,8 +110,9 @@ def test_iqr_outlier_removal() -> None:
     assert mask.tolist() == [False] * 200 + [True]
     # The outlier alone would not flip the metric, but removal changes the mean ratio.
     keep = classify_metric(np.linspace(10, 11, 50), data, MetricConfig("m"))
-    drop = classify_metric(np.linspace(10, 11, 50), data,
-                           MetricConfig("m", outlier_strategy=OutlierStrategy.REMOVE))
+    drop = classify_metric(
+        np.linspace(10, 11, 50), data, MetricConfig("m", outlier_strategy=OutlierStrategy.REMOVE)
+    )
     assert keep.deviation > 1.3 and drop.deviation == pytest.approx(1.0, abs=0.01)
 
 
@@ -158,8 +161,11 @@ def test_critical_threshold_from_config() -> None:
 
 def test_kayenta_judge_end_to_end() -> None:
     metrics = [
-        (MetricConfig("latency", groups=("perf",), direction=Direction.INCREASE),
-         CLS_HIGH_CONTROL, CLS_HIGH_EXPERIMENT),
+        (
+            MetricConfig("latency", groups=("perf",), direction=Direction.INCREASE),
+            CLS_HIGH_CONTROL,
+            CLS_HIGH_EXPERIMENT,
+        ),
         (MetricConfig("errors", groups=("errors",)), CLS_PASS_CONTROL, CLS_PASS_EXPERIMENT),
     ]
     res = kayenta_judge(metrics, {"perf": 50, "errors": 50})

@@ -50,9 +50,13 @@ class FakeWorld:
         return DeploymentStatus(
             target=target,
             stable=VersionStatus(version=stable, role="stable", ready=True, weight=100 - w)
-            if stable else None,
-            canary=VersionStatus(version=canary, role="canary", ready=True, weight=w,
-                                 endpoint="http://canary") if canary else None,
+            if stable
+            else None,
+            canary=VersionStatus(
+                version=canary, role="canary", ready=True, weight=w, endpoint="http://canary"
+            )
+            if canary
+            else None,
             frontend_url="http://frontend",
         )
 
@@ -74,8 +78,9 @@ class FakeWorld:
             world.calls.append("scan_gate")
             if world.scan_passed:
                 return ScanVerdict(passed=True, summary="0 blocking", evaluated_at=inp.now)
-            return ScanVerdict(passed=False, summary="1 blocking: B602 (critical)",
-                               evaluated_at=inp.now)
+            return ScanVerdict(
+                passed=False, summary="1 blocking: B602 (critical)", evaluated_at=inp.now
+            )
 
         @activity.defn(name="deploy")
         async def deploy(inp: DeployInput) -> DeploymentStatus:
@@ -132,12 +137,27 @@ class FakeWorld:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
             world.calls.append(f"analyze:{inp.weight}:{verdict}")
             metric = MetricResult(
-                name="success-rate", status=verdict,  # type: ignore[arg-type]
+                name="success-rate",
+                status=verdict,  # type: ignore[arg-type]
                 value=0.9 if verdict == "fail" else (None if verdict == "inconclusive" else 0.999),
                 min=0.99,
             )
-            return AnalysisResult(weight=inp.weight, status=verdict,  # type: ignore[arg-type]
-                                  metrics=[metric], message=f"success-rate {verdict}")
+            return AnalysisResult(
+                weight=inp.weight,
+                status=verdict,  # type: ignore[arg-type]
+                metrics=[metric],
+                message=f"success-rate {verdict}",
+            )
 
-        return [build, scan_gate, deploy, wait_ready, set_weight, promote, rollback,
-                platform_status, smoke_test, analyze]
+        return [
+            build,
+            scan_gate,
+            deploy,
+            wait_ready,
+            set_weight,
+            promote,
+            rollback,
+            platform_status,
+            smoke_test,
+            analyze,
+        ]

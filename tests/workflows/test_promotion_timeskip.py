@@ -38,11 +38,19 @@ def pipeline(**overrides: Any) -> dict[str, Any]:
         "staging": {"smoke": [{"path": "/healthz"}]},
         "approval": {"required": 1},
         "canary": {
-            "steps": [{"weight": 5, "soak": "15m"}, {"weight": 25, "soak": "15m"},
-                      {"weight": 50, "soak": "15m"}],
-            "analysis": {"interval": "1m", "failure_limit": 2, "inconclusive_limit": 3,
-                         "metrics": [{"name": "success-rate", "template": "haproxy-success-rate",
-                                      "min": 0.99}]},
+            "steps": [
+                {"weight": 5, "soak": "15m"},
+                {"weight": 25, "soak": "15m"},
+                {"weight": 50, "soak": "15m"},
+            ],
+            "analysis": {
+                "interval": "1m",
+                "failure_limit": 2,
+                "inconclusive_limit": 3,
+                "metrics": [
+                    {"name": "success-rate", "template": "haproxy-success-rate", "min": 0.99}
+                ],
+            },
         },
     }
     spec.update(overrides)
@@ -50,12 +58,16 @@ def pipeline(**overrides: Any) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def running(client: Client, world: FakeWorld, spec: dict[str, Any]) -> AsyncIterator[WorkflowHandle[Any, PromotionResult]]:
+async def running(
+    client: Client, world: FakeWorld, spec: dict[str, Any]
+) -> AsyncIterator[WorkflowHandle[Any, PromotionResult]]:
     queue = f"tq-{uuid.uuid4()}"
-    async with Worker(client, task_queue=queue, workflows=[PromotionWorkflow],
-                      activities=world.activities()):
-        inp = PromotionInput(service="demo", version="v2", commit="abc1234",
-                             pipeline=parse_pipeline(spec))
+    async with Worker(
+        client, task_queue=queue, workflows=[PromotionWorkflow], activities=world.activities()
+    ):
+        inp = PromotionInput(
+            service="demo", version="v2", commit="abc1234", pipeline=parse_pipeline(spec)
+        )
         handle = await client.start_workflow(
             PromotionWorkflow.run, inp, id=f"promote-demo-{uuid.uuid4()}", task_queue=queue
         )
@@ -67,12 +79,14 @@ async def query_state(handle: WorkflowHandle[Any, Any]) -> PromotionState:
     for _ in range(20):
         try:
             return await asyncio.wait_for(handle.query(PromotionWorkflow.query_state), 10)
-        except (RPCError, TimeoutError) as e:
+        except (RPCError, TimeoutError):
             await asyncio.sleep(0.1)
     raise AssertionError("the state query never answered")
 
 
-async def wait_until(handle: WorkflowHandle[Any, Any], ok: Callable[[PromotionState], bool]) -> PromotionState:
+async def wait_until(
+    handle: WorkflowHandle[Any, Any], ok: Callable[[PromotionState], bool]
+) -> PromotionState:
     for _ in range(100):
         await asyncio.sleep(0.3)
         state = await query_state(handle)
@@ -98,10 +112,20 @@ async def test_happy_path_runs_every_stage_in_order(ts_client: Client) -> None:
     assert world.stable["production"] == "v2" and world.stable["staging"] == "v2"
     order = [c for c in world.calls if not c.startswith("analyze")]
     assert order == [
-        "build", "scan_gate", "deploy:staging", "wait_ready:staging", "smoke",
-        "weight:staging:100", "promote:staging", "deploy:production", "wait_ready:production",
-        "weight:production:5", "weight:production:25", "weight:production:50",
-        "weight:production:100", "promote:production",
+        "build",
+        "scan_gate",
+        "deploy:staging",
+        "wait_ready:staging",
+        "smoke",
+        "weight:staging:100",
+        "promote:staging",
+        "deploy:production",
+        "wait_ready:production",
+        "weight:production:5",
+        "weight:production:25",
+        "weight:production:50",
+        "weight:production:100",
+        "promote:production",
     ]
     # 15 analyses per 15-minute step at a 1-minute interval: 45 minutes of soak in total.
     assert len([c for c in world.calls if c.startswith("analyze")]) == 45
@@ -253,4 +277,3 @@ async def test_first_version_goes_straight_to_full_traffic(ts_client: Client) ->
     assert result.outcome == Outcome.PROMOTED
     assert world.calls[-2:] == ["weight:production:100", "promote:production"]
     assert not any(c.startswith("analyze") for c in world.calls)
-

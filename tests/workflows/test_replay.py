@@ -21,8 +21,12 @@ HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("
 
 def test_histories_are_recorded() -> None:
     names = {p.stem for p in HISTORIES}
-    assert {"timeskip-happy-path", "timeskip-auto-rollback", "local-good-promotion",
-            "local-bad-rolled-back"} <= names, names
+    assert {
+        "timeskip-happy-path",
+        "timeskip-auto-rollback",
+        "local-good-promotion",
+        "local-bad-rolled-back",
+    } <= names, names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

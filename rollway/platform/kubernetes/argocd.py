@@ -89,8 +89,10 @@ def _messages(app: Obj) -> str:
                 parts.append(f"{what}: {res.get('status')} {res.get('message', '')}".strip())
     sync = _get(app, "status", "sync", "status")
     health = _get(app, "status", "health") or {}
-    parts.append(f"sync {sync or 'Unknown'}, health {health.get('status', 'Unknown')}"
-                 + (f" ({health['message']})" if health.get("message") else ""))
+    parts.append(
+        f"sync {sync or 'Unknown'}, health {health.get('status', 'Unknown')}"
+        + (f" ({health['message']})" if health.get("message") else "")
+    )
     for cond in _get(app, "status", "conditions") or []:
         parts.append(f"{cond.get('type')}: {cond.get('message')}")
     return "; ".join(p for p in parts if p)
@@ -120,8 +122,9 @@ def sync_application(
     if isinstance(api_client, KubeClient):
         kube = api_client
     else:
-        kube = KubeClient(api_client, cluster=cluster,
-                          allowed_namespaces=allowed_namespaces or [namespace])
+        kube = KubeClient(
+            api_client, cluster=cluster, allowed_namespaces=allowed_namespaces or [namespace]
+        )
     where = f"Argo CD Application '{name}' in namespace '{namespace}' on cluster '{kube.cluster}'"
     app = kube.require(APPLICATION, namespace, name, hint="check argocd.application")
     if _done(app, revision):
@@ -168,8 +171,9 @@ def sync_application(
             return _result(app, revision)
         phase = _get(app, "status", "operationState", "phase")
         if _op_revision(app) == revision and phase in FAILED_PHASES and not app.get("operation"):
-            raise PlatformError(f"{where}: sync to '{revision}' failed: {_messages(app)}",
-                                retryable=False)
+            raise PlatformError(
+                f"{where}: sync to '{revision}' failed: {_messages(app)}", retryable=False
+            )
         if time.monotonic() >= deadline:
             raise PlatformError(
                 f"{where} did not become Synced and Healthy at '{revision}' within "

@@ -180,16 +180,24 @@ class BlueGreenStrategy:
             self.cfg, ctx.service
         )
         template = make_template(
-            base, labels=self._labels(ctx, color), image=image, version=request.version,
-            artifact=request.artifact, commit=request.commit, container=self.cfg.container,
+            base,
+            labels=self._labels(ctx, color),
+            image=image,
+            version=request.version,
+            artifact=request.artifact,
+            commit=request.commit,
+            container=self.cfg.container,
             where=f"Deployment '{name}'",
         )
 
         def build(cur: Obj | None) -> Obj:
             if cur is None:
                 return deployment_body(
-                    service=ctx.service, selector=self._labels(ctx, color), template=template,
-                    replicas=self.cfg.replicas, cfg=self.cfg,
+                    service=ctx.service,
+                    selector=self._labels(ctx, color),
+                    template=template,
+                    replicas=self.cfg.replicas,
+                    cfg=self.cfg,
                 )
             cur["spec"]["template"] = template
             cur["spec"]["replicas"] = self.cfg.replicas
@@ -207,8 +215,12 @@ class BlueGreenStrategy:
     ) -> DeploymentStatus:
         stable = self._stable_color(self._active(ctx))
         color = self._candidate(ctx, stable)
-        ctx.wait(self.dep_name(ctx, color), timeout_s=timeout_s, heartbeat=heartbeat,
-                 expect_version=version)
+        ctx.wait(
+            self.dep_name(ctx, color),
+            timeout_s=timeout_s,
+            heartbeat=heartbeat,
+            expect_version=version,
+        )
         return self.status(ctx)
 
     def set_weight(self, ctx: Ctx, weight: int) -> DeploymentStatus:
@@ -280,21 +292,28 @@ class BlueGreenStrategy:
         template: Obj | None = None
         if to_version is None:
             if back_dep is None or back_version == cur_version:
-                raise PlatformError(f"no previous version to return to for {where}",
-                                    retryable=False)
+                raise PlatformError(
+                    f"no previous version to return to for {where}", retryable=False
+                )
             if annotations_of(svc).get(UNDONE_ANNOTATION) == back_version:
                 return self.status(ctx)  # a retried undo
         elif to_version in (cur_version, image_of(current, self.cfg.container)):
             return self.status(ctx)
         elif back_dep is not None and to_version in (
-            back_version, image_of(back_dep, self.cfg.container)
+            back_version,
+            image_of(back_dep, self.cfg.container),
         ):
             pass
         elif looks_like_image(to_version) and current is not None:
             template = make_template(
-                current["spec"]["template"], labels=self._labels(ctx, back),
-                image=image_for(to_version), version=to_version, artifact=to_version, commit="",
-                container=self.cfg.container, where=f"Deployment '{back_name}'",
+                current["spec"]["template"],
+                labels=self._labels(ctx, back),
+                image=image_for(to_version),
+                version=to_version,
+                artifact=to_version,
+                commit="",
+                container=self.cfg.container,
+                where=f"Deployment '{back_name}'",
             )
         else:
             raise PlatformError(
@@ -303,15 +322,17 @@ class BlueGreenStrategy:
                 retryable=False,
             )
         if back_dep is None and template is None:
-            raise PlatformError(f"no previous version to return to for {where}",
-                                retryable=False)
+            raise PlatformError(f"no previous version to return to for {where}", retryable=False)
 
         def build(cur: Obj | None) -> Obj:
             if cur is None:
                 assert template is not None
                 return deployment_body(
-                    service=ctx.service, selector=self._labels(ctx, back), template=template,
-                    replicas=self.cfg.replicas, cfg=self.cfg,
+                    service=ctx.service,
+                    selector=self._labels(ctx, back),
+                    template=template,
+                    replicas=self.cfg.replicas,
+                    cfg=self.cfg,
                 )
             if template is not None:
                 cur["spec"]["template"] = relabel_template(template, self._labels(ctx, back))
@@ -346,12 +367,16 @@ class BlueGreenStrategy:
         )
         if stable_dep is not None:
             result.stable = ctx.version_status(
-                stable_dep, "stable", 100 if live == stable else 0,
+                stable_dep,
+                "stable",
+                100 if live == stable else 0,
                 service_url(ctx.name(self.opts.active_service), ctx.namespace, self.cfg),
             )
         if cand_dep is not None and active_candidate:
             result.canary = ctx.version_status(
-                cand_dep, "canary", 100 if live == color else 0,
+                cand_dep,
+                "canary",
+                100 if live == color else 0,
                 service_url(ctx.name(self.opts.preview_service), ctx.namespace, self.cfg),
                 message,
             )

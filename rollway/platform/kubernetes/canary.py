@@ -129,8 +129,11 @@ class CanaryStrategy:
         def build(cur: Obj | None) -> Obj:
             if cur is None:
                 return deployment_body(
-                    service=ctx.service, selector=self._selector(ctx, "canary"),
-                    template=template, replicas=replicas, cfg=self.cfg,
+                    service=ctx.service,
+                    selector=self._selector(ctx, "canary"),
+                    template=template,
+                    replicas=replicas,
+                    cfg=self.cfg,
                 )
             cur["spec"]["template"] = template
             cur["spec"]["replicas"] = replicas
@@ -144,8 +147,9 @@ class CanaryStrategy:
     def wait_ready(
         self, ctx: Ctx, version: str, timeout_s: float, heartbeat: Heartbeat
     ) -> DeploymentStatus:
-        ctx.wait(self.canary_name(ctx), timeout_s=timeout_s, heartbeat=heartbeat,
-                 expect_version=version)
+        ctx.wait(
+            self.canary_name(ctx), timeout_s=timeout_s, heartbeat=heartbeat, expect_version=version
+        )
         return self.status(ctx)
 
     def set_weight(self, ctx: Ctx, weight: int) -> DeploymentStatus:
@@ -193,8 +197,10 @@ class CanaryStrategy:
         canary = ctx.get_deployment(canary_name)
         stable = ctx.get_deployment(stable_name)
         if canary is None or replicas_of(canary) == 0:
-            if canary is not None and stable is not None and version_of(stable) == version_of(
-                canary
+            if (
+                canary is not None
+                and stable is not None
+                and version_of(stable) == version_of(canary)
             ):
                 return self.status(ctx)  # promoted already
             raise PlatformError(
@@ -211,8 +217,11 @@ class CanaryStrategy:
         def build(cur: Obj | None) -> Obj:
             if cur is None:
                 return deployment_body(
-                    service=ctx.service, selector=self._selector(ctx, "stable"),
-                    template=template, replicas=self.cfg.replicas, cfg=self.cfg,
+                    service=ctx.service,
+                    selector=self._selector(ctx, "stable"),
+                    template=template,
+                    replicas=self.cfg.replicas,
+                    cfg=self.cfg,
                 )
             cur["spec"]["template"] = template
             cur["spec"]["replicas"] = self.cfg.replicas
@@ -282,7 +291,9 @@ class CanaryStrategy:
         )
         if stable is not None:
             result.stable = ctx.version_status(
-                stable, "stable", 100 - weight if active_canary is not None else 100,
+                stable,
+                "stable",
+                100 - weight if active_canary is not None else 100,
                 service_url(ctx.name(self.opts.stable_service), ctx.namespace, self.cfg),
             )
             prev = previous_revision(
@@ -291,7 +302,9 @@ class CanaryStrategy:
             result.previous_stable = prev.version if prev else None
         if active_canary is not None:
             result.canary = ctx.version_status(
-                active_canary, "canary", weight,
+                active_canary,
+                "canary",
+                weight,
                 service_url(ctx.name(self.opts.canary_service), ctx.namespace, self.cfg),
                 message,
             )
@@ -320,8 +333,14 @@ def undo_template(
         if looks_like_image(to_version):
             base = dep["spec"]["template"]
             return make_template(
-                base, labels=labels, image=image_for(to_version), version=to_version,
-                artifact=to_version, commit="", container=ctx.cfg.container, where=where,
+                base,
+                labels=labels,
+                image=image_for(to_version),
+                version=to_version,
+                artifact=to_version,
+                commit="",
+                container=ctx.cfg.container,
+                where=where,
             )
         known = ", ".join(sorted({r.version or r.image for r in history})) or "none"
         raise PlatformError(
@@ -334,9 +353,7 @@ def undo_template(
     if prev is None:
         if undone:
             return None  # undone already, and nothing older to return to
-        raise PlatformError(
-            f"{where} has no previous revision to return to", retryable=False
-        )
+        raise PlatformError(f"{where} has no previous revision to return to", retryable=False)
     if undone and prev.version == undone:
         return None  # a retried undo: we already left that version
     return relabel_template(prev.template, labels)

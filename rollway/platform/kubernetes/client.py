@@ -71,8 +71,17 @@ class _Conflict(Exception):
     """409: the object changed since it was read (or already exists, on create)."""
 
 
-_SERVER_META = ("resourceVersion", "uid", "generation", "creationTimestamp", "managedFields",
-                "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds", "ownerReferences")
+_SERVER_META = (
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+)
 
 
 def merge_patch(current: Obj, desired: Obj) -> Obj:
@@ -102,9 +111,7 @@ def merge_patch(current: Obj, desired: Obj) -> Obj:
     b = {k: v for k, v in desired.items() if k != "status"}
     for obj in (a, b):
         if isinstance(obj.get("metadata"), dict):
-            obj["metadata"] = {
-                k: v for k, v in obj["metadata"].items() if k not in _SERVER_META
-            }
+            obj["metadata"] = {k: v for k, v in obj["metadata"].items() if k not in _SERVER_META}
     result = diff(a, b)
     return {} if result is _SAME else dict(result)
 
@@ -149,8 +156,9 @@ class KubeClient:
 
     def get(self, kind: Kind, namespace: str, name: str) -> Obj | None:
         """The object, or None if it does not exist."""
-        return self._call("get", kind, namespace, name, lambda: self._read(kind, namespace, name),
-                          missing_ok=True)
+        return self._call(
+            "get", kind, namespace, name, lambda: self._read(kind, namespace, name), missing_ok=True
+        )
 
     def require(self, kind: Kind, namespace: str, name: str, hint: str = "") -> Obj:
         """The object; a non-retryable error naming it (and `hint`) if it does not exist."""
@@ -164,8 +172,9 @@ class KubeClient:
         return obj
 
     def list(self, kind: Kind, namespace: str, label_selector: str = "") -> list[Obj]:
-        result = self._call("list", kind, namespace, "", lambda: self._list(kind, namespace,
-                                                                            label_selector))
+        result = self._call(
+            "list", kind, namespace, "", lambda: self._list(kind, namespace, label_selector)
+        )
         assert result is not None
         items = result.get("items") or []
         return [i for i in items if isinstance(i, dict)]
@@ -200,13 +209,18 @@ class KubeClient:
                 patch = merge_patch(current, desired)
                 if not patch:
                     return current
-                patch.setdefault("metadata", {})["resourceVersion"] = (
-                    current.get("metadata", {}).get("resourceVersion")
-                )
+                patch.setdefault("metadata", {})["resourceVersion"] = current.get(
+                    "metadata", {}
+                ).get("resourceVersion")
                 return self._write("patch", kind, namespace, name, patch)
             except _Conflict:
-                log.info("conflict on %s %s/%s (%s); re-reading", kind.resource, namespace, name,
-                         self._where())
+                log.info(
+                    "conflict on %s %s/%s (%s); re-reading",
+                    kind.resource,
+                    namespace,
+                    name,
+                    self._where(),
+                )
                 continue
         raise PlatformError(
             f"{kind.kind} '{name}' in namespace '{namespace}' on {self._where()} kept changing "
@@ -294,8 +308,14 @@ class KubeClient:
                         with contextlib.suppress(ValueError):
                             wait = max(wait, float(retry_after))
                     if attempt < self._retries:
-                        log.warning("%s %s on %s: %s; retrying in %.2fs", verb, what,
-                                    self._where(), last, wait)
+                        log.warning(
+                            "%s %s on %s: %s; retrying in %.2fs",
+                            verb,
+                            what,
+                            self._where(),
+                            last,
+                            wait,
+                        )
                         self._sleep(min(wait, 30.0))
                         delay = min(delay * 2, 30.0)
                         continue
@@ -312,8 +332,9 @@ class KubeClient:
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 if attempt < self._retries:
-                    log.warning("%s %s on %s: %s; retrying in %.2fs", verb, what, self._where(),
-                                last, delay)
+                    log.warning(
+                        "%s %s on %s: %s; retrying in %.2fs", verb, what, self._where(), last, delay
+                    )
                     self._sleep(delay)
                     delay = min(delay * 2, 30.0)
                     continue

@@ -104,8 +104,7 @@ class ClusterConfig(_Model):
             )
         if not self.in_cluster and not self.context:
             raise ValueError(
-                f"cluster '{self.name}' needs 'context: <kubeconfig context>' "
-                "or 'in_cluster: true'"
+                f"cluster '{self.name}' needs 'context: <kubeconfig context>' or 'in_cluster: true'"
             )
         return self
 
@@ -152,8 +151,9 @@ class CanaryOptions(_Model):
         "the canary's pods follow the weight.",
     )
 
-    @field_validator("stable_service", "canary_service", "http_route", "virtual_service",
-                     "destination_rule")
+    @field_validator(
+        "stable_service", "canary_service", "http_route", "virtual_service", "destination_rule"
+    )
     @classmethod
     def _names(cls, v: str, info: ValidationInfo) -> str:
         return _check_name_template(v, f"canary.{info.field_name}")

@@ -173,7 +173,8 @@ def deployment_body(
         "metadata": {
             "labels": {NAME_LABEL: service, MANAGED_BY_LABEL: "rollway", **selector},
             "annotations": {
-                k: v for k, v in ann.items()
+                k: v
+                for k, v in ann.items()
                 if k in (VERSION_ANNOTATION, ARTIFACT_ANNOTATION, COMMIT_ANNOTATION)
             },
         },

@@ -78,16 +78,25 @@ class RollingStrategy:
             self.cfg, ctx.service
         )
         template = make_template(
-            base, labels=self._labels(ctx), image=image, version=request.version,
-            artifact=request.artifact, commit=request.commit, container=self.cfg.container,
+            base,
+            labels=self._labels(ctx),
+            image=image,
+            version=request.version,
+            artifact=request.artifact,
+            commit=request.commit,
+            container=self.cfg.container,
             where=f"Deployment '{name}'",
         )
 
         def build(cur: Obj | None) -> Obj:
             if cur is None:
                 return deployment_body(
-                    service=ctx.service, selector=self._labels(ctx), template=template,
-                    replicas=self.cfg.replicas, cfg=self.cfg, strategy=self._strategy(),
+                    service=ctx.service,
+                    selector=self._labels(ctx),
+                    template=template,
+                    replicas=self.cfg.replicas,
+                    cfg=self.cfg,
+                    strategy=self._strategy(),
                 )
             ann = cur["metadata"].setdefault("annotations", {})
             if FROM_ANNOTATION not in ann:  # keep the original if a rollout is in flight
@@ -200,9 +209,13 @@ class RollingStrategy:
                 dep, "canary", weight, url, message=f"rolling update: {state.summary}"
             )
             result.stable = VersionStatus(
-                version=ann[FROM_ANNOTATION], role="stable", ready=True,
-                desired=max(0, total - state.updated), available=max(0, total - state.updated),
-                weight=100 - weight, endpoint=url,
+                version=ann[FROM_ANNOTATION],
+                role="stable",
+                ready=True,
+                desired=max(0, total - state.updated),
+                available=max(0, total - state.updated),
+                weight=100 - weight,
+                endpoint=url,
             )
             result.previous_stable = ann[FROM_ANNOTATION]
             return result

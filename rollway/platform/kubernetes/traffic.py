@@ -98,7 +98,9 @@ class GatewayRouter:
         ctx.ensure_service(stable, _labels(ctx, "stable"))
         ctx.ensure_service(canary, _labels(ctx, "canary"))
         obj = ctx.kube.require(
-            HTTPROUTE, ctx.namespace, route,
+            HTTPROUTE,
+            ctx.namespace,
+            route,
             hint="create it (with a backendRef to the stable Service) as part of the app's "
             "manifests; Rollway only manages its weights",
         )
@@ -114,7 +116,8 @@ class GatewayRouter:
 
     def _rules(self, obj: Obj, stable: str, route: str) -> list[dict[str, Any]]:
         rules = [
-            r for r in (obj.get("spec") or {}).get("rules") or []
+            r
+            for r in (obj.get("spec") or {}).get("rules") or []
             if any(self._is_ref(ref, stable) for ref in r.get("backendRefs") or [])
         ]
         if not rules:
@@ -205,7 +208,9 @@ class IstioRouter:
         ctx.kube.apply(self.dr_kind, ctx.namespace, dr, build_dr)
         vs = ctx.name(self.opts.virtual_service)
         obj = ctx.kube.require(
-            self.vs_kind, ctx.namespace, vs,
+            self.vs_kind,
+            ctx.namespace,
+            vs,
             hint=f"create it with a route to subset '{self.opts.stable_subset}'; Rollway only "
             "manages its weights",
         )
@@ -219,13 +224,15 @@ class IstioRouter:
             ):
                 continue
             dests = route.get("route") or []
-            if any((d.get("destination") or {}).get("subset") == self.opts.stable_subset
-                   for d in dests):
+            if any(
+                (d.get("destination") or {}).get("subset") == self.opts.stable_subset for d in dests
+            ):
                 routes.append(route)
         if not routes:
             which = (
                 f"http route '{self.opts.virtual_service_route}'"
-                if self.opts.virtual_service_route else "any http route"
+                if self.opts.virtual_service_route
+                else "any http route"
             )
             raise PlatformError(
                 f"VirtualService '{vs}': {which} has no destination with subset "
@@ -248,12 +255,16 @@ class IstioRouter:
             for route in self._routes(cur, vs):
                 dests = route["route"]
                 stable = next(
-                    d for d in dests
+                    d
+                    for d in dests
                     if (d.get("destination") or {}).get("subset") == self.opts.stable_subset
                 )
                 canary = next(
-                    (d for d in dests
-                     if (d.get("destination") or {}).get("subset") == self.opts.canary_subset),
+                    (
+                        d
+                        for d in dests
+                        if (d.get("destination") or {}).get("subset") == self.opts.canary_subset
+                    ),
                     None,
                 )
                 if canary is None:

@@ -37,7 +37,9 @@ class BackendEntry(BaseModel):
 
 
 def haproxy_binary() -> str:
-    path = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+    path = shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
     if path is None:
         raise PlatformError(
             "haproxy is not installed; install it with `apt-get install -y haproxy` "
@@ -157,7 +159,9 @@ class HAProxy:
             if all(port_open(p) for p in ports) and self._try("show info") is not None:
                 return
             time.sleep(0.05)
-        raise PlatformError(f"haproxy did not open ports {ports} within {timeout}s (see {self.cfg})")
+        raise PlatformError(
+            f"haproxy did not open ports {ports} within {timeout}s (see {self.cfg})"
+        )
 
     # -- runtime API -------------------------------------------------------------
 
@@ -214,5 +218,6 @@ class HAProxy:
 def _is_error(line: str) -> bool:
     low = line.lower()
     return any(
-        w in low for w in ("unknown", "no such", "not found", "invalid", "require", "error", "can't")
+        w in low
+        for w in ("unknown", "no such", "not found", "invalid", "require", "error", "can't")
     )

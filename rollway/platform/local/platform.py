@@ -8,6 +8,7 @@ every running version through file-based discovery.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -133,11 +134,15 @@ class LocalPlatform:
         be = backend_name(target)
         cmds = []
         if state.canary is not None:
-            cmds.append(f"set server {be}/{server_name(state.canary.version)} weight {canary_weight}")
+            cmds.append(
+                f"set server {be}/{server_name(state.canary.version)} weight {canary_weight}"
+            )
             state.canary.weight = canary_weight
         if state.stable is not None:
             stable_weight = 100 - canary_weight if state.canary is not None else 100
-            cmds.append(f"set server {be}/{server_name(state.stable.version)} weight {stable_weight}")
+            cmds.append(
+                f"set server {be}/{server_name(state.stable.version)} weight {stable_weight}"
+            )
             state.stable.weight = stable_weight
         if cmds:
             self.haproxy.command(*cmds)
@@ -145,10 +150,8 @@ class LocalPlatform:
     def _retire(self, target: Target, v: RunningVersion, drain: bool) -> None:
         """Take a version out of HAProxy and stop its process."""
         be, srv = backend_name(target), server_name(v.version)
-        try:
+        with contextlib.suppress(PlatformError):  # already gone
             self.haproxy.command(f"set server {be}/{srv} weight 0")
-        except PlatformError:
-            pass  # already gone
         if drain:
             time.sleep(self.config.drain.total_seconds())
         for cmd in (
@@ -156,17 +159,15 @@ class LocalPlatform:
             f"shutdown sessions server {be}/{srv}",
             f"del server {be}/{srv}",
         ):
-            try:
+            with contextlib.suppress(PlatformError):
                 self.haproxy.command(cmd)
-            except PlatformError:
-                pass
         processes.stop(v.process)
 
     def _version_status(self, v: RunningVersion, role: str, live: dict[str, int]) -> VersionStatus:
         ok = processes.alive(v.process)
         return VersionStatus(
             version=v.version,
-            role=role,  # type: ignore[arg-type]
+            role=role,
             artifact=v.artifact,
             ready=ok and _healthy(v.port, self.run.health_path),
             available=1 if ok else 0,
@@ -189,20 +190,31 @@ class LocalPlatform:
 
     def _start_version(self, target: Target, version: str, artifact: str) -> RunningVersion:
         port = free_port()
-        subst = {"artifact": artifact, "port": str(port), "version": version, "python": sys.executable}
-        argv = [a.format(**subst) for a in self.run.command]
-        env = dict(os.environ) | self.run.env | {
-            "PORT": str(port),
-            "VERSION": version,
-            "SERVICE": target.service,
-            "ENVIRONMENT": target.environment,
+        subst = {
+            "artifact": artifact,
+            "port": str(port),
+            "version": version,
+            "python": sys.executable,
         }
+        argv = [a.format(**subst) for a in self.run.command]
+        env = (
+            dict(os.environ)
+            | self.run.env
+            | {
+                "PORT": str(port),
+                "VERSION": version,
+                "SERVICE": target.service,
+                "ENVIRONMENT": target.environment,
+            }
+        )
         cwd = artifact if Path(artifact).is_dir() else str(self.home)
         log = self.state_dir / "logs" / f"{backend_name(target)}.{server_name(version)}.log"
         try:
             ref = processes.spawn(argv, cwd=cwd, env=env, log=log)
         except OSError as e:
-            raise PlatformError(f"cannot start {target.label()} {version}: {e}", retryable=False) from e
+            raise PlatformError(
+                f"cannot start {target.label()} {version}: {e}", retryable=False
+            ) from e
         return RunningVersion(
             version=version, artifact=artifact, port=port, weight=0, process=ref, argv=argv
         )
@@ -216,7 +228,9 @@ class LocalPlatform:
             if state.stable and state.stable.version == request.version and state.canary is None:
                 return self._status(target, state)  # already live: nothing to do
             if state.canary is not None:
-                if state.canary.version == request.version and processes.alive(state.canary.process):
+                if state.canary.version == request.version and processes.alive(
+                    state.canary.process
+                ):
                     return self._status(target, state)  # retried deploy
                 old, state.canary = state.canary, None
                 self._set_weights(target, state, 0)
@@ -300,12 +314,15 @@ class LocalPlatform:
         prev = state.previous_stable if state else None
         if prev is None or (to_version and prev.version != to_version):
             raise PlatformError(
-                f"{target.label()} has no previous version "
-                f"{to_version or ''} to return to".replace("  ", " "),
+                f"{target.label()} has no previous version {to_version or ''} to return to".replace(
+                    "  ", " "
+                ),
                 retryable=False,
             )
         self.deploy(DeployRequest(target=target, version=prev.version, artifact=prev.artifact))
-        self.wait_ready(target, prev.version, self.run.ready_timeout.total_seconds(), lambda _: None)
+        self.wait_ready(
+            target, prev.version, self.run.ready_timeout.total_seconds(), lambda _: None
+        )
         return self.promote(target)
 
     def status(self, target: Target) -> DeploymentStatus:

@@ -18,19 +18,33 @@ def _platform(kube: KubeEnv, timeout: str = "20s") -> tuple[KubernetesPlatform, 
     ):
         pytest.skip("set ROLLWAY_KUBE_ARGOCD=1 on a cluster running Argo CD")
     east = kube.clusters["east"]
-    east.create(APPLICATION, {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-        "metadata": {"name": "shop-staging"},
-        "spec": {
-            "project": "default",
-            "source": {"repoURL": "https://git.example.com/shop-deploy.git",
-                       "path": "overlays/staging", "targetRevision": "main"},
-            "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+    east.create(
+        APPLICATION,
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "shop-staging"},
+            "spec": {
+                "project": "default",
+                "source": {
+                    "repoURL": "https://git.example.com/shop-deploy.git",
+                    "path": "overlays/staging",
+                    "targetRevision": "main",
+                },
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "shop"},
+            },
         },
-    }, namespace=kube.argocd_namespace)
-    platform = kube.platform(kube.config(argocd={
-        "application": "{service}-staging", "namespace": kube.argocd_namespace,
-        "timeout": timeout}))
+        namespace=kube.argocd_namespace,
+    )
+    platform = kube.platform(
+        kube.config(
+            argocd={
+                "application": "{service}-staging",
+                "namespace": kube.argocd_namespace,
+                "timeout": timeout,
+            }
+        )
+    )
     return platform, east
 
 
@@ -51,7 +65,10 @@ def test_argocd_sync_sets_the_operation_and_waits_for_synced_healthy(kube: KubeE
     assert ws[0].body["spec"] == {"source": {"targetRevision": "v1.4.0"}}
     assert "resourceVersion" in ws[0].body["metadata"]
     assert (result.sync_status, result.health_status, result.phase) == (
-        "Synced", "Healthy", "Succeeded")
+        "Synced",
+        "Healthy",
+        "Succeeded",
+    )
     app = east.get(APPLICATION, "shop-staging", kube.argocd_namespace)
     assert "operation" not in app
     assert app["status"]["operationState"]["operation"]["sync"]["revision"] == revision
@@ -72,7 +89,8 @@ def test_argocd_failed_sync_reports_the_application_messages(emulated: KubeEnv) 
     assert not e.value.retryable
     assert message.startswith("Argo CD Application 'shop-staging' in namespace 'argocd'")
     assert "sync to 'bad1234' failed: operation Failed: one or more objects failed to apply" in (
-        message)
+        message
+    )
     assert "Deployment/shop-staging: SyncFailed" in message
 
 
@@ -85,12 +103,19 @@ def test_argocd_timeout_names_what_the_application_says(emulated: KubeEnv) -> No
     message = str(e.value)
     assert "did not become Synced and Healthy at 'v9' within 1s" in message
     assert "waiting for healthy state of apps/Deployment/shop-staging" in message
-    assert "health Progressing (Deployment \"shop-staging\" exceeded its progress deadline)" in (
-        message)
+    assert 'health Progressing (Deployment "shop-staging" exceeded its progress deadline)' in (
+        message
+    )
 
     # A different revision while that one runs: retryable, nothing written.
     mark = east.mark()
     with pytest.raises(PlatformError, match="still running") as busy:
-        sync_application(east.api, name="shop-staging", namespace=emulated.argocd_namespace,
-                         revision="v10", timeout_s=1, cluster="east")
+        sync_application(
+            east.api,
+            name="shop-staging",
+            namespace=emulated.argocd_namespace,
+            revision="v10",
+            timeout_s=1,
+            cluster="east",
+        )
     assert busy.value.retryable and east.writes(mark) == []

@@ -34,8 +34,9 @@ def active(c: TestCluster) -> tuple[dict[str, str], str | None]:
 
 
 def test_blue_green_promotion_switches_in_one_write(kube: KubeEnv) -> None:
-    platform = kube.platform(kube.config(
-        strategy="blue-green", replicas=2, blue_green={"scale_down_delay": "1s"}))
+    platform = kube.platform(
+        kube.config(strategy="blue-green", replicas=2, blue_green={"scale_down_delay": "1s"})
+    )
     t = kube.target()
     east = kube.clusters["east"]
 
@@ -48,7 +49,9 @@ def test_blue_green_promotion_switches_in_one_write(kube: KubeEnv) -> None:
     st = platform.deploy(DeployRequest(target=t, version="2.0.0", artifact=kube.images.v2))
     assert image(east, "shop-green") == kube.images.v2 and replicas(east, "shop-green") == 2
     assert dict(east.get(SERVICE, "shop-preview")["spec"]["selector"]) == {
-        NAME: "shop", COLOR: "green"}
+        NAME: "shop",
+        COLOR: "green",
+    }
     assert active(east) == ({NAME: "shop", COLOR: "blue"}, "blue")
     assert st.canary is not None and st.canary.weight == 0
     assert st.canary.endpoint == "http://shop-preview.shop.svc.cluster.local"
@@ -58,8 +61,9 @@ def test_blue_green_promotion_switches_in_one_write(kube: KubeEnv) -> None:
     mark = east.mark()
     st = platform.set_weight(t, 30)
     assert east.writes(mark) == []
-    assert st.canary is not None and st.canary.weight == 0 and "held on preview" in (
-        st.canary.message)
+    assert (
+        st.canary is not None and st.canary.weight == 0 and "held on preview" in (st.canary.message)
+    )
 
     # 100 switches the active selector in one write; 0 switches back.
     mark = east.mark()
@@ -75,7 +79,9 @@ def test_blue_green_promotion_switches_in_one_write(kube: KubeEnv) -> None:
     mark = east.mark()
     st = platform.promote(t)
     assert [(w.method, w.resource) for w in east.writes(mark)] == [
-        ("PATCH", "services/shop"), ("PATCH", "deployments/shop-blue")]
+        ("PATCH", "services/shop"),
+        ("PATCH", "deployments/shop-blue"),
+    ]
     assert active(east) == ({NAME: "shop", COLOR: "green"}, "green")
     assert replicas(east, "shop-blue") == 2
     blue = east.get(DEPLOYMENT, "shop-blue")
@@ -116,21 +122,26 @@ def test_blue_green_rollback_before_promote(kube: KubeEnv) -> None:
     mark = east.mark()
     st = platform.rollback(t)
     assert [(w.method, w.resource) for w in east.writes(mark)] == [
-        ("PATCH", "services/shop"), ("PATCH", "deployments/shop-green")]
+        ("PATCH", "services/shop"),
+        ("PATCH", "deployments/shop-green"),
+    ]
     assert active(east) == ({NAME: "shop", COLOR: "blue"}, "blue")
     assert replicas(east, "shop-green") == 0 and replicas(east, "shop-blue") == 2
     assert st.canary is None and st.stable is not None and st.stable.version == "1.0.0"
 
 
 def test_rolling_promotion_and_rollback(kube: KubeEnv) -> None:
-    platform = kube.platform(kube.config(
-        strategy="rolling", replicas=3, rolling={"max_surge": 1, "max_unavailable": 0}))
+    platform = kube.platform(
+        kube.config(strategy="rolling", replicas=3, rolling={"max_surge": 1, "max_unavailable": 0})
+    )
     t = kube.target()
     east = kube.clusters["east"]
     establish(platform, t, "1.0.0", kube.images.v1)
     dep = east.get(DEPLOYMENT, "shop")
     assert dep["spec"]["strategy"] == {
-        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     assert dep["spec"]["replicas"] == 3
     assert dict(east.get(SERVICE, "shop")["spec"]["selector"]) == {NAME: "shop", TRACK: "stable"}
     assert not east.exists(DEPLOYMENT, "shop-canary")
@@ -153,7 +164,8 @@ def test_rolling_promotion_and_rollback(kube: KubeEnv) -> None:
 
     st = platform.promote(t)
     assert "rollway.dev/rolling-from" not in east.get(DEPLOYMENT, "shop")["metadata"].get(
-        "annotations", {})
+        "annotations", {}
+    )
     assert st.stable is not None and st.stable.version == "2.0.0" and st.canary is None
     assert st.previous_stable == "1.0.0"
 

@@ -70,8 +70,9 @@ def test_canary_replica_mode_promotion(kube: KubeEnv) -> None:
 
     # Deploy 2.0.0: one warm canary pod, kept out of the main Service.
     mark = east.mark()
-    st = platform.deploy(DeployRequest(target=t, version="2.0.0", artifact=kube.images.v2,
-                                       commit="abc1234"))
+    st = platform.deploy(
+        DeployRequest(target=t, version="2.0.0", artifact=kube.images.v2, commit="abc1234")
+    )
     assert writes(east, mark) == [("PATCH", "deployments/shop-canary")]
     canary = east.get(DEPLOYMENT, "shop-canary")
     assert canary["spec"]["replicas"] == 1
@@ -173,8 +174,12 @@ def _httproute() -> dict[str, Any]:
         "metadata": {"name": "shop"},
         "spec": {
             "parentRefs": [{"name": "public"}],
-            "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                       "backendRefs": [{"name": "shop", "port": 80}]}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"name": "shop", "port": 80}],
+                }
+            ],
         },
     }
 
@@ -189,8 +194,9 @@ def _gateway_platform(kube: KubeEnv) -> KubernetesPlatform:
     if not kube.has_api("east", "gateway.networking.k8s.io/v1", "httproutes"):
         pytest.skip("the real cluster has no Gateway API CRDs")
     kube.clusters["east"].create(HTTPROUTE, _httproute())
-    return kube.platform(kube.config(
-        strategy="canary", canary={"traffic": "gateway-api", "canary_replicas": 2}))
+    return kube.platform(
+        kube.config(strategy="canary", canary={"traffic": "gateway-api", "canary_replicas": 2})
+    )
 
 
 def test_canary_gateway_api_promotion(kube: KubeEnv) -> None:
@@ -251,7 +257,9 @@ def test_canary_gateway_api_rollback(kube: KubeEnv) -> None:
     platform.rollback(t)
     ws = east.writes(mark)
     assert [(w.method, w.resource) for w in ws] == [
-        ("PATCH", "httproutes/shop"), ("PATCH", "deployments/shop-canary")]
+        ("PATCH", "httproutes/shop"),
+        ("PATCH", "deployments/shop-canary"),
+    ]
     assert [b["weight"] for b in _backends(east)] == [100, 0]
     assert replicas(east, "shop-canary") == 0
     assert image(east, "shop") == kube.images.v1
@@ -264,19 +272,39 @@ def _istio_platform(kube: KubeEnv) -> KubernetesPlatform:
     if not kube.has_api("east", "networking.istio.io/v1", "virtualservices"):
         pytest.skip("the real cluster has no Istio CRDs (networking.istio.io/v1)")
     east = kube.clusters["east"]
-    east.create(VIRTUALSERVICE, {
-        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-        "metadata": {"name": "shop"},
-        "spec": {"hosts": ["shop"], "http": [
-            {"name": "primary", "route": [{"destination": {"host": "shop", "subset": "stable"},
-                                           "weight": 100}]}]},
-    })
-    east.create(DESTINATIONRULE, {
-        "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
-        "metadata": {"name": "shop"}, "spec": {"host": "shop"},
-    })
-    return kube.platform(kube.config(
-        canary={"traffic": "istio", "canary_replicas": 1, "virtual_service_route": "primary"}))
+    east.create(
+        VIRTUALSERVICE,
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "shop"},
+            "spec": {
+                "hosts": ["shop"],
+                "http": [
+                    {
+                        "name": "primary",
+                        "route": [
+                            {"destination": {"host": "shop", "subset": "stable"}, "weight": 100}
+                        ],
+                    }
+                ],
+            },
+        },
+    )
+    east.create(
+        DESTINATIONRULE,
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": {"name": "shop"},
+            "spec": {"host": "shop"},
+        },
+    )
+    return kube.platform(
+        kube.config(
+            canary={"traffic": "istio", "canary_replicas": 1, "virtual_service_route": "primary"}
+        )
+    )
 
 
 def _routes(c: TestCluster) -> list[dict[str, Any]]:

@@ -30,9 +30,11 @@ def replicas(c: TestCluster, name: str) -> int:
 
 def test_failed_wave_rolls_back_every_cluster(kube: KubeEnv) -> None:
     """Two clusters in order; the second fails, so both return to 1.0.0."""
-    platform = kube.platform(kube.config(
-        clusters=("east", "west"), replicas=2,
-        progress_deadline="20s" if kube.real else "2s"))
+    platform = kube.platform(
+        kube.config(
+            clusters=("east", "west"), replicas=2, progress_deadline="20s" if kube.real else "2s"
+        )
+    )
     east, west = kube.clusters["east"], kube.clusters["west"]
     targets = {name: kube.target(name) for name in ("east", "west")}
     for t in targets.values():
@@ -75,8 +77,9 @@ def test_failed_wave_rolls_back_every_cluster(kube: KubeEnv) -> None:
 
 def test_unknown_cluster_is_a_clear_error(kube: KubeEnv) -> None:
     platform = kube.platform(kube.config(clusters=("east", "west")))
-    with pytest.raises(PlatformError, match="unknown cluster 'north'; configured clusters: "
-                                            "east, west") as e:
+    with pytest.raises(
+        PlatformError, match="unknown cluster 'north'; configured clusters: east, west"
+    ) as e:
         platform.status(kube.target("north"))
     assert not e.value.retryable
     with pytest.raises(PlatformError, match="the target must name one"):
@@ -84,8 +87,9 @@ def test_unknown_cluster_is_a_clear_error(kube: KubeEnv) -> None:
 
 
 def test_progress_deadline_exceeded_fails_with_the_deployment_message(kube: KubeEnv) -> None:
-    platform = kube.platform(kube.config(progress_deadline="15s" if kube.real else "1s",
-                                         replicas=1))
+    platform = kube.platform(
+        kube.config(progress_deadline="15s" if kube.real else "1s", replicas=1)
+    )
     t = kube.target()
     platform.deploy(DeployRequest(target=t, version="6.6.6", artifact=kube.images.broken))
     beats: list[str] = []
@@ -112,29 +116,38 @@ def test_forbidden_names_the_object_and_the_missing_verb(kube: KubeEnv) -> None:
     east = kube.clusters["east"]
     if kube.real:
         # Everything the deploy needs except creating Deployments.
-        east.api = kube.restricted_api(east, [
-            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch"]},
-            {"apiGroups": ["apps"], "resources": ["deployments"],
-             "verbs": ["get", "list", "patch"]},
-            {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
-        ])
+        east.api = kube.restricted_api(
+            east,
+            [
+                {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "create", "patch"]},
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments"],
+                    "verbs": ["get", "list", "patch"],
+                },
+                {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
+            ],
+        )
     else:
         assert east.emulator is not None and east.emulator.emulator is not None
         east.emulator.emulator.deny("create", "deployments")
     platform = kube.platform(kube.config())
     with pytest.raises(PlatformError) as e:
-        platform.deploy(DeployRequest(target=kube.target(), version="1.0.0",
-                                      artifact=kube.images.v1))
+        platform.deploy(
+            DeployRequest(target=kube.target(), version="1.0.0", artifact=kube.images.v1)
+        )
     message = str(e.value)
     assert not e.value.retryable
     assert message.startswith(
         f"403 Forbidden: cannot create deployments.apps 'shop-canary' in namespace "
         f"'{east.namespace}' on cluster 'east': grant RBAC verb 'create' on resource "
-        "'deployments' in apiGroup apps")
+        "'deployments' in apiGroup apps"
+    )
     assert "deploy/rbac/" in message
     assert [c.status for c in east.api.calls if c.method == "POST"][-1] == 403
-    assert len([c for c in east.api.calls if c.method == "POST" and
-                c.resource == "deployments"]) == 1  # not retried
+    assert (
+        len([c for c in east.api.calls if c.method == "POST" and c.resource == "deployments"]) == 1
+    )  # not retried
 
 
 def test_conflict_is_reread_and_retried(kube: KubeEnv) -> None:
@@ -153,12 +166,17 @@ def test_conflict_is_reread_and_retried(kube: KubeEnv) -> None:
     east.api.before_write = race
     mark = east.mark()
     platform.deploy(DeployRequest(target=t, version="2.0.0", artifact=kube.images.v2))
-    attempts = [c for c in east.api.calls[mark:]
-                if c.method == "PATCH" and c.resource == "deployments/shop-canary"]
+    attempts = [
+        c
+        for c in east.api.calls[mark:]
+        if c.method == "PATCH" and c.resource == "deployments/shop-canary"
+    ]
     statuses = [c.status for c in attempts]  # the controllers may race us too
     assert statuses[0] == 409 and statuses[-1] == 200 and set(statuses[:-1]) == {409}
-    assert attempts[0].body["metadata"]["resourceVersion"] != (
-        attempts[-1].body["metadata"]["resourceVersion"])
+    assert (
+        attempts[0].body["metadata"]["resourceVersion"]
+        != (attempts[-1].body["metadata"]["resourceVersion"])
+    )
     canary = east.get(DEPLOYMENT, "shop-canary")
     assert canary["metadata"]["annotations"]["team/owner"] == "x"  # their write survives
     assert image(east, "shop-canary") == kube.images.v2  # and so does ours
@@ -181,16 +199,20 @@ def test_throttling_and_server_errors_are_retried_with_backoff(emulated: KubeEnv
     sleeps.clear()
     mark = east.mark()
     platform.set_weight(t, 50)
-    svc_patches = [c.status for c in east.api.calls[mark:] if c.method == "PATCH"
-                   and c.resource == "services/shop"]
+    svc_patches = [
+        c.status
+        for c in east.api.calls[mark:]
+        if c.method == "PATCH" and c.resource == "services/shop"
+    ]
     assert svc_patches == [429, 429, 200]
     assert sleeps[:1] == [0.1] and 0.2 in sleeps  # backoff doubles
     assert dict(east.get(SERVICE, "shop")["spec"]["selector"]) == {NAME: "shop"}
 
     # Past the retry budget: a retryable error for the activity to retry.
     emu.inject("patch", "services", 500, times=10)
-    with pytest.raises(PlatformError,
-                       match=r"500 Internal Server Error: injected 500 \(after 3 retries\)") as e:
+    with pytest.raises(
+        PlatformError, match=r"500 Internal Server Error: injected 500 \(after 3 retries\)"
+    ) as e:
         platform.set_weight(t, 0)
     assert e.value.retryable
 
@@ -199,10 +221,14 @@ def test_writes_outside_allowed_namespaces_are_refused(kube: KubeEnv) -> None:
     east = kube.clusters["east"]
     kube_client = KubeClient(east.api, cluster="east", allowed_namespaces=[east.namespace])
     mark = east.mark()
-    with pytest.raises(PlatformError, match=r"refusing to create services 'x' in namespace "
-                                            r"'kube-system'.*not in allowed_namespaces") as e:
-        kube_client.apply(SERVICE, "kube-system", "x",
-                          lambda cur: {"spec": {"selector": {"a": "b"}}})
+    with pytest.raises(
+        PlatformError,
+        match=r"refusing to create services 'x' in namespace "
+        r"'kube-system'.*not in allowed_namespaces",
+    ) as e:
+        kube_client.apply(
+            SERVICE, "kube-system", "x", lambda cur: {"spec": {"selector": {"a": "b"}}}
+        )
     assert not e.value.retryable
     assert east.writes(mark, failed=True) == []  # nothing was sent
 
@@ -210,8 +236,9 @@ def test_writes_outside_allowed_namespaces_are_refused(kube: KubeEnv) -> None:
 def test_unreachable_api_server_is_retryable() -> None:
     cfg = k8s.Configuration()
     cfg.host = "http://127.0.0.1:9"  # discard port: connection refused
-    kube_client = KubeClient(k8s.ApiClient(cfg), cluster="gone", allowed_namespaces=["shop"],
-                             retries=1, backoff_s=0.01)
+    kube_client = KubeClient(
+        k8s.ApiClient(cfg), cluster="gone", allowed_namespaces=["shop"], retries=1, backoff_s=0.01
+    )
     with pytest.raises(PlatformError, match="cannot reach the API server of cluster 'gone'") as e:
         kube_client.get(DEPLOYMENT, "shop", "shop")
     assert e.value.retryable

@@ -47,7 +47,8 @@ def bound_roles() -> dict[str, list[str]]:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "RoleBinding":
                 assert doc["subjects"] == [
-                    {"kind": "ServiceAccount", "name": "rollway", "namespace": "rollway"}]
+                    {"kind": "ServiceAccount", "name": "rollway", "namespace": "rollway"}
+                ]
                 bound[doc["roleRef"]["name"]].append(doc["metadata"]["namespace"])
     return bound
 
@@ -81,23 +82,43 @@ def test_rbac_grants_exactly_the_verbs_the_platform_uses(kube: KubeEnv) -> None:
         platform.rollback(t)
         platform.undo(t)
     if full:
-        east.create(HTTPROUTE, {"metadata": {"name": "gw"}, "spec": {"rules": [
-            {"backendRefs": [{"name": "gw", "port": 80}]}]}})
+        east.create(
+            HTTPROUTE,
+            {
+                "metadata": {"name": "gw"},
+                "spec": {"rules": [{"backendRefs": [{"name": "gw", "port": 80}]}]},
+            },
+        )
         gw = kube.platform(kube.config(replicas=1, canary={"traffic": "gateway-api"}))
         t = kube.target(service="gw")
         establish(gw, t, "1.0.0", kube.images.v1)
         gw.set_weight(t, 0)
-        east.create(VIRTUALSERVICE, {"metadata": {"name": "mesh"}, "spec": {"http": [
-            {"route": [{"destination": {"host": "mesh", "subset": "stable"}}]}]}})
+        east.create(
+            VIRTUALSERVICE,
+            {
+                "metadata": {"name": "mesh"},
+                "spec": {
+                    "http": [{"route": [{"destination": {"host": "mesh", "subset": "stable"}}]}]
+                },
+            },
+        )
         east.create(DESTINATIONRULE, {"metadata": {"name": "mesh"}, "spec": {"host": "mesh"}})
         mesh = kube.platform(kube.config(replicas=1, canary={"traffic": "istio"}))
         t = kube.target(service="mesh")
         establish(mesh, t, "1.0.0", kube.images.v1)
-        east.create(APPLICATION, {"metadata": {"name": "mesh"}, "spec": {"source": {
-            "repoURL": "https://git.example.com/x.git", "targetRevision": "main"}}},
-            namespace=kube.argocd_namespace)
-        argo = kube.platform(kube.config(argocd={"application": "mesh",
-                                                 "namespace": kube.argocd_namespace}))
+        east.create(
+            APPLICATION,
+            {
+                "metadata": {"name": "mesh"},
+                "spec": {
+                    "source": {"repoURL": "https://git.example.com/x.git", "targetRevision": "main"}
+                },
+            },
+            namespace=kube.argocd_namespace,
+        )
+        argo = kube.platform(
+            kube.config(argocd={"application": "mesh", "namespace": kube.argocd_namespace})
+        )
         argo.sync_argocd(t, "v1")
 
     used = {c.rbac for c in east.api.calls}
@@ -106,8 +127,10 @@ def test_rbac_grants_exactly_the_verbs_the_platform_uses(kube: KubeEnv) -> None:
     if full:
         assert granted == used, f"deploy/rbac/ grants unused {sorted(granted - used)}"
     assert bound_roles() == {
-        "rollway-deployer": ["shop"], "rollway-gateway-api": ["shop"],
-        "rollway-istio": ["shop"], "rollway-argocd-sync": ["argocd"],
+        "rollway-deployer": ["shop"],
+        "rollway-gateway-api": ["shop"],
+        "rollway-istio": ["shop"],
+        "rollway-argocd-sync": ["argocd"],
     }
 
 
@@ -127,52 +150,83 @@ def test_config_defaults() -> None:
     assert cfg.weight_granularity == 50  # 2 replicas: steps of 50 %
     assert cfg.supports_partial_weights
     assert cfg.cluster(None) is None
-    assert not KubernetesPlatformConfig(namespace="shop", strategy="blue-green"
-                                        ).supports_partial_weights
+    assert not KubernetesPlatformConfig(
+        namespace="shop", strategy="blue-green"
+    ).supports_partial_weights
     assert KubernetesPlatformConfig(namespace="shop", replicas=10).weight_granularity == 10
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ({"namespace": "Shop_1"}, "namespace 'Shop_1' is not a valid namespace name"),
-    ({"allowed_namespaces": ["other"]},
-     "namespace 'shop' is not in allowed_namespaces ['other']; add it there"),
-    ({"strategy": "rolling", "canary": {"traffic": "istio"}},
-     "'canary' options are set but strategy is 'rolling'; remove 'canary' or set "
-     "strategy: canary"),
-    ({"canary": {"traffic": "linkerd"}}, "canary.traffic"),
-    ({"canary": {"stable_service": "{service}", "canary_service": "{service}"}},
-     "the canary needs its own Service"),
-    ({"canary": {"http_route": "Shop Route"}}, "canary.http_route 'Shop Route' is not a valid "
-     "object name"),
-    ({"strategy": "rolling", "rolling": {"max_surge": 0, "max_unavailable": "0%"}},
-     "rolling.max_surge and rolling.max_unavailable are both 0, so the rollout could never "
-     "progress; set max_surge: 1"),
-    ({"strategy": "rolling", "rolling": {"max_surge": "150%"}},
-     "rolling.max_surge '150%' is neither a pod count nor a percentage"),
-    ({"clusters": [{"name": "eu"}]}, "cluster 'eu' needs 'context: <kubeconfig context>' or "
-     "'in_cluster: true'"),
-    ({"clusters": [{"name": "eu", "context": "a", "in_cluster": True}]},
-     "set either 'context' (kubeconfig) or 'in_cluster: true', not both"),
-    ({"clusters": [{"name": "eu", "context": "a"}, {"name": "eu", "context": "b"}]},
-     "clusters: duplicate name(s) ['eu']"),
-    ({"clusters": [{"name": "eu", "context": "a", "namespace": "prod"}]},
-     "clusters[0] ('eu'): namespace 'prod' is not in allowed_namespaces ['shop']; add it there"),
-    ({"argocd": {"application": "shop"}},
-     "argocd.namespace 'argocd' is not in allowed_namespaces ['shop']"),
-    ({"replicas": 0}, "replicas"),
-    ({"progress_deadline": "soon"}, "'soon' is not a duration"),
-    ({"strategy": "blue-green", "blue_green": {"preview_service": "{service}"}},
-     "blue_green.active_service and blue_green.preview_service must differ"),
-    ({"canaryy": {}}, "canaryy"),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"namespace": "Shop_1"}, "namespace 'Shop_1' is not a valid namespace name"),
+        (
+            {"allowed_namespaces": ["other"]},
+            "namespace 'shop' is not in allowed_namespaces ['other']; add it there",
+        ),
+        (
+            {"strategy": "rolling", "canary": {"traffic": "istio"}},
+            "'canary' options are set but strategy is 'rolling'; remove 'canary' or set "
+            "strategy: canary",
+        ),
+        ({"canary": {"traffic": "linkerd"}}, "canary.traffic"),
+        (
+            {"canary": {"stable_service": "{service}", "canary_service": "{service}"}},
+            "the canary needs its own Service",
+        ),
+        (
+            {"canary": {"http_route": "Shop Route"}},
+            "canary.http_route 'Shop Route' is not a valid object name",
+        ),
+        (
+            {"strategy": "rolling", "rolling": {"max_surge": 0, "max_unavailable": "0%"}},
+            "rolling.max_surge and rolling.max_unavailable are both 0, so the rollout could never "
+            "progress; set max_surge: 1",
+        ),
+        (
+            {"strategy": "rolling", "rolling": {"max_surge": "150%"}},
+            "rolling.max_surge '150%' is neither a pod count nor a percentage",
+        ),
+        (
+            {"clusters": [{"name": "eu"}]},
+            "cluster 'eu' needs 'context: <kubeconfig context>' or 'in_cluster: true'",
+        ),
+        (
+            {"clusters": [{"name": "eu", "context": "a", "in_cluster": True}]},
+            "set either 'context' (kubeconfig) or 'in_cluster: true', not both",
+        ),
+        (
+            {"clusters": [{"name": "eu", "context": "a"}, {"name": "eu", "context": "b"}]},
+            "clusters: duplicate name(s) ['eu']",
+        ),
+        (
+            {"clusters": [{"name": "eu", "context": "a", "namespace": "prod"}]},
+            "clusters[0] ('eu'): namespace 'prod' is not in allowed_namespaces ['shop']; add it there",
+        ),
+        (
+            {"argocd": {"application": "shop"}},
+            "argocd.namespace 'argocd' is not in allowed_namespaces ['shop']",
+        ),
+        ({"replicas": 0}, "replicas"),
+        ({"progress_deadline": "soon"}, "'soon' is not a duration"),
+        (
+            {"strategy": "blue-green", "blue_green": {"preview_service": "{service}"}},
+            "blue_green.active_service and blue_green.preview_service must differ",
+        ),
+        ({"canaryy": {}}, "canaryy"),
+    ],
+)
 def test_config_errors_name_the_field_and_the_fix(values: dict[str, Any], expected: str) -> None:
     assert expected in _error(**values)
 
 
 def test_target_cluster_must_be_configured() -> None:
-    cfg = KubernetesPlatformConfig.model_validate({
-        "namespace": "shop", "clusters": [{"name": "eu", "context": "kind-eu"},
-                                          {"name": "us", "in_cluster": True}]})
+    cfg = KubernetesPlatformConfig.model_validate(
+        {
+            "namespace": "shop",
+            "clusters": [{"name": "eu", "context": "kind-eu"}, {"name": "us", "in_cluster": True}],
+        }
+    )
     assert cfg.cluster("us") is not None and cfg.cluster("us").in_cluster  # type: ignore[union-attr]
     with pytest.raises(KeyError, match="unknown cluster 'ap'"):
         cfg.cluster("ap")

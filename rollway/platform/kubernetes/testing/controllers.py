@@ -83,12 +83,16 @@ class FakeControllers:
     def step(self) -> None:
         """One reconciliation pass over every Deployment and Application."""
         with self._lock:
-            deployments = _raw(self.apps.list_deployment_for_all_namespaces(
-                _preload_content=False))["items"]
+            deployments = _raw(
+                self.apps.list_deployment_for_all_namespaces(_preload_content=False)
+            )["items"]
             for dep in deployments:
                 self._reconcile_deployment(dep)
-            apps = _raw(self.custom.list_cluster_custom_object(
-                "argoproj.io", "v1alpha1", "applications", _preload_content=False))["items"]
+            apps = _raw(
+                self.custom.list_cluster_custom_object(
+                    "argoproj.io", "v1alpha1", "applications", _preload_content=False
+                )
+            )["items"]
             for app in apps:
                 self._reconcile_application(app)
 
@@ -98,13 +102,19 @@ class FakeControllers:
         ns = dep["metadata"]["namespace"]
         uid = dep["metadata"]["uid"]
         items = _raw(self.apps.list_namespaced_replica_set(ns, _preload_content=False))["items"]
-        return [rs for rs in items
-                if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences", []))]
+        return [
+            rs
+            for rs in items
+            if any(o.get("uid") == uid for o in rs["metadata"].get("ownerReferences", []))
+        ]
 
     def _patch_rs(self, rs: Obj, patch: Obj, status: bool = False) -> None:
         ns, name = rs["metadata"]["namespace"], rs["metadata"]["name"]
-        fn = (self.apps.patch_namespaced_replica_set_status if status
-              else self.apps.patch_namespaced_replica_set)
+        fn = (
+            self.apps.patch_namespaced_replica_set_status
+            if status
+            else self.apps.patch_namespaced_replica_set
+        )
         fn(name, ns, patch, _content_type=MERGE, _preload_content=False)
 
     def _reconcile_deployment(self, dep: Obj) -> None:
@@ -116,29 +126,41 @@ class FakeControllers:
         owned = self._owned(dep)
         revisions = [int(rs["metadata"].get("annotations", {}).get(REVISION, "0")) for rs in owned]
         top = max(revisions, default=0)
-        new = next((rs for rs in owned
-                    if rs["metadata"].get("labels", {}).get("pod-template-hash") == h), None)
+        new = next(
+            (rs for rs in owned if rs["metadata"].get("labels", {}).get("pod-template-hash") == h),
+            None,
+        )
         if new is None:
             labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": h}
             rs_template = copy.deepcopy(template)
             rs_template.setdefault("metadata", {})["labels"] = labels
             body: Obj = {
-                "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
                 "metadata": {
-                    "name": f"{name}-{h}", "namespace": ns, "labels": labels,
+                    "name": f"{name}-{h}",
+                    "namespace": ns,
+                    "labels": labels,
                     "annotations": {REVISION: str(top + 1)},
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                         "name": name, "uid": meta["uid"], "controller": True}],
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": name,
+                            "uid": meta["uid"],
+                            "controller": True,
+                        }
+                    ],
                 },
                 "spec": {
                     "replicas": 0,
-                    "selector": {"matchLabels": {**spec["selector"]["matchLabels"],
-                                                 "pod-template-hash": h}},
+                    "selector": {
+                        "matchLabels": {**spec["selector"]["matchLabels"], "pod-template-hash": h}
+                    },
                     "template": rs_template,
                 },
             }
-            new = _raw(self.apps.create_namespaced_replica_set(
-                ns, body, _preload_content=False))  # type: ignore[arg-type]
+            new = _raw(self.apps.create_namespaced_replica_set(ns, body, _preload_content=False))  # type: ignore[arg-type]
             owned.append(new)
         elif int(new["metadata"].get("annotations", {}).get(REVISION, "0")) < top:
             self._patch_rs(new, {"metadata": {"annotations": {REVISION: str(top + 1)}}})
@@ -146,8 +168,12 @@ class FakeControllers:
         new_rev = new["metadata"]["annotations"][REVISION]
         if meta.get("annotations", {}).get(REVISION) != new_rev:
             self.apps.patch_namespaced_deployment(
-                name, ns, {"metadata": {"annotations": {REVISION: new_rev}}},
-                _content_type=MERGE, _preload_content=False)
+                name,
+                ns,
+                {"metadata": {"annotations": {REVISION: new_rev}}},
+                _content_type=MERGE,
+                _preload_content=False,
+            )
 
         # Scale: the new ReplicaSet to `desired`; old ones to 0 once it is available.
         new_avail = int(new.get("status", {}).get("availableReplicas", 0))
@@ -170,16 +196,20 @@ class FakeControllers:
             can_run = not (images & self.unready_images)
             new_ready = min(want, ready + 1) if can_run else 0
             new_ready = min(new_ready, want)
-            rs_status = {"replicas": want, "readyReplicas": new_ready,
-                         "availableReplicas": new_ready, "observedGeneration":
-                         int(rs["metadata"].get("generation", 1))}
+            rs_status = {
+                "replicas": want,
+                "readyReplicas": new_ready,
+                "availableReplicas": new_ready,
+                "observedGeneration": int(rs["metadata"].get("generation", 1)),
+            }
             if any(st.get(k) != v for k, v in rs_status.items()):
                 self._patch_rs(rs, {"status": rs_status}, status=True)
                 rs["status"] = rs_status
 
         replicas = sum(int(rs["status"].get("replicas", 0)) for rs in owned if rs.get("status"))
-        available = sum(int(rs["status"].get("availableReplicas", 0))
-                        for rs in owned if rs.get("status"))
+        available = sum(
+            int(rs["status"].get("availableReplicas", 0)) for rs in owned if rs.get("status")
+        )
         updated = int((new.get("status") or {}).get("replicas", 0))
         complete = updated == desired and available == desired and replicas == desired
         counts = (replicas, updated, available)
@@ -193,23 +223,38 @@ class FakeControllers:
         old_conds = {c["type"]: c for c in (dep.get("status") or {}).get("conditions", [])}
         rs_name = new["metadata"]["name"]
         if complete:
-            progressing = ("True", "NewReplicaSetAvailable",
-                           f'ReplicaSet "{rs_name}" has successfully progressed.')
+            progressing = (
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+            )
         elif self._exceeded.get(key) == h or now - last[1] > deadline:
             # Sticky for this rollout (template), as in the real controller.
             self._exceeded[key] = h
-            progressing = ("False", "ProgressDeadlineExceeded",
-                           f'ReplicaSet "{rs_name}" has timed out progressing.')
+            progressing = (
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+            )
         else:
             progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
         conditions = [
-            {"type": "Available", "status": "True" if available >= desired else "False",
-             "reason": "MinimumReplicasAvailable" if available >= desired
-             else "MinimumReplicasUnavailable",
-             "message": "Deployment has minimum availability." if available >= desired
-             else "Deployment does not have minimum availability."},
-            {"type": "Progressing", "status": progressing[0], "reason": progressing[1],
-             "message": progressing[2]},
+            {
+                "type": "Available",
+                "status": "True" if available >= desired else "False",
+                "reason": "MinimumReplicasAvailable"
+                if available >= desired
+                else "MinimumReplicasUnavailable",
+                "message": "Deployment has minimum availability."
+                if available >= desired
+                else "Deployment does not have minimum availability.",
+            },
+            {
+                "type": "Progressing",
+                "status": progressing[0],
+                "reason": progressing[1],
+                "message": progressing[2],
+            },
         ]
         for cond in conditions:
             old = old_conds.get(cond["type"])
@@ -227,7 +272,8 @@ class FakeControllers:
         old_status = dep.get("status") or {}
         if any(old_status.get(k) != v for k, v in status.items()):
             self.apps.patch_namespaced_deployment_status(
-                name, ns, {"status": status}, _content_type=MERGE, _preload_content=False)
+                name, ns, {"status": status}, _content_type=MERGE, _preload_content=False
+            )
 
     # --- Argo CD Applications ------------------------------------------------------------
 
@@ -239,11 +285,18 @@ class FakeControllers:
         state = status.get("operationState") or {}
         if op:
             revision = op["sync"]["revision"]
-            patch: Obj = {"operation": None, "status": {
-                "operationState": {"operation": op, "phase": "Running", "startedAt": _now(),
-                                   "message": "one or more tasks are running"},
-                "health": {"status": "Progressing"},
-            }}
+            patch: Obj = {
+                "operation": None,
+                "status": {
+                    "operationState": {
+                        "operation": op,
+                        "phase": "Running",
+                        "startedAt": _now(),
+                        "message": "one or more tasks are running",
+                    },
+                    "health": {"status": "Progressing"},
+                },
+            }
             self._patch_app(ns, name, patch)
             return
         if state.get("phase") != "Running":
@@ -251,38 +304,81 @@ class FakeControllers:
         op = state["operation"]
         revision = op["sync"]["revision"]
         if revision in self.argo_hang_revisions:
-            self._patch_app(ns, name, {"status": {
-                "operationState": {**state, "message":
-                                   f"waiting for healthy state of apps/Deployment/{name}"},
-                "health": {"status": "Progressing",
-                           "message": f'Deployment "{name}" exceeded its progress deadline'},
-            }})
+            self._patch_app(
+                ns,
+                name,
+                {
+                    "status": {
+                        "operationState": {
+                            **state,
+                            "message": f"waiting for healthy state of apps/Deployment/{name}",
+                        },
+                        "health": {
+                            "status": "Progressing",
+                            "message": f'Deployment "{name}" exceeded its progress deadline',
+                        },
+                    }
+                },
+            )
             return
         sha = hashlib.sha1(revision.encode()).hexdigest() if len(revision) != 40 else revision
         if revision in self.argo_fail_revisions:
-            self._patch_app(ns, name, {"status": {
-                "operationState": {
-                    **state, "phase": "Failed", "finishedAt": _now(),
-                    "message": "one or more objects failed to apply, reason: Deployment.apps "
-                    f'"{name}" is invalid: spec.template.spec.containers[0].image: Required value',
-                    "syncResult": {"revision": sha, "resources": [{
-                        "kind": "Deployment", "name": name, "namespace": ns,
-                        "status": "SyncFailed",
-                        "message": "spec.template.spec.containers[0].image: Required value"}]},
+            self._patch_app(
+                ns,
+                name,
+                {
+                    "status": {
+                        "operationState": {
+                            **state,
+                            "phase": "Failed",
+                            "finishedAt": _now(),
+                            "message": "one or more objects failed to apply, reason: Deployment.apps "
+                            f'"{name}" is invalid: spec.template.spec.containers[0].image: Required value',
+                            "syncResult": {
+                                "revision": sha,
+                                "resources": [
+                                    {
+                                        "kind": "Deployment",
+                                        "name": name,
+                                        "namespace": ns,
+                                        "status": "SyncFailed",
+                                        "message": "spec.template.spec.containers[0].image: Required value",
+                                    }
+                                ],
+                            },
+                        },
+                        "sync": {"status": "OutOfSync", "revision": sha},
+                        "health": {"status": "Healthy"},
+                    }
                 },
-                "sync": {"status": "OutOfSync", "revision": sha},
-                "health": {"status": "Healthy"},
-            }})
+            )
             return
-        self._patch_app(ns, name, {"status": {
-            "operationState": {**state, "phase": "Succeeded", "finishedAt": _now(),
-                               "message": "successfully synced (all tasks run)",
-                               "syncResult": {"revision": sha}},
-            "sync": {"status": "Synced", "revision": sha},
-            "health": {"status": "Healthy"},
-        }})
+        self._patch_app(
+            ns,
+            name,
+            {
+                "status": {
+                    "operationState": {
+                        **state,
+                        "phase": "Succeeded",
+                        "finishedAt": _now(),
+                        "message": "successfully synced (all tasks run)",
+                        "syncResult": {"revision": sha},
+                    },
+                    "sync": {"status": "Synced", "revision": sha},
+                    "health": {"status": "Healthy"},
+                }
+            },
+        )
 
     def _patch_app(self, ns: str, name: str, patch: Obj) -> None:
         self.custom.patch_namespaced_custom_object(
-            "argoproj.io", "v1alpha1", ns, "applications", name, patch,
-            _content_type=MERGE, _preload_content=False)
+            "argoproj.io",
+            "v1alpha1",
+            ns,
+            "applications",
+            name,
+            patch,
+            _content_type=MERGE,
+            _preload_content=False,
+        )

@@ -129,15 +129,22 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             group = str(request.resource.group or "")
             with self._guard:
                 denied = (verb, plural) in self.denied
-                fault = next((f for f in self.faults
-                              if f.verb == verb and f.plural == plural and f.times > 0), None)
+                fault = next(
+                    (
+                        f
+                        for f in self.faults
+                        if f.verb == verb and f.plural == plural and f.times > 0
+                    ),
+                    None,
+                )
                 if fault is not None:
                     fault.times -= 1
             if denied:
-                what = f'{plural}.{group}' if group else plural
+                what = f"{plural}.{group}" if group else plural
                 name = f' "{request.name}"' if request.name else ""
                 raise kmock.KubernetesError(
-                    status=403, reason="Forbidden",
+                    status=403,
+                    reason="Forbidden",
                     message=f'{what}{name} is forbidden: User "{self.user}" cannot {verb} '
                     f'resource "{plural}" in API group "{group}" in the namespace '
                     f'"{request.namespace}"',
@@ -145,11 +152,18 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 )
             if fault is not None:
                 reason = "TooManyRequests" if fault.status == 429 else "InternalError"
-                raise kmock.KubernetesError(status=fault.status, reason=reason,
-                                            message=f"injected {fault.status}", details={})
+                raise kmock.KubernetesError(
+                    status=fault.status,
+                    reason=reason,
+                    message=f"injected {fault.status}",
+                    details={},
+                )
             if verb == "update":
-                raise kmock.KubernetesError(status=405, reason="MethodNotAllowed",
-                                            message="this emulator does not implement PUT")
+                raise kmock.KubernetesError(
+                    status=405,
+                    reason="MethodNotAllowed",
+                    message="this emulator does not implement PUT",
+                )
             if request.action == kmock.action.CREATE:
                 self._prepare_create(request)
             elif request.action == kmock.action.UPDATE:
@@ -167,14 +181,17 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = self._next_rv()
         meta["generation"] = 1
         meta["creationTimestamp"] = datetime.datetime.now(datetime.UTC).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
 
     def _prepare_patch(self, request: rendering.Request, plural: str, group: str) -> None:
         content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
         if content_type != "application/merge-patch+json":
             raise kmock.KubernetesError(
-                status=415, reason="UnsupportedMediaType",
-                message=f"this emulator applies JSON merge patches only, got '{content_type}'")
+                status=415,
+                reason="UnsupportedMediaType",
+                message=f"this emulator applies JSON merge patches only, got '{content_type}'",
+            )
         data = request.data
         if not isinstance(data, dict):
             raise kmock.KubernetesError(status=400, reason="BadRequest", message="not an object")
@@ -187,7 +204,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if wanted_rv is not None and str(wanted_rv) != str(cur_meta.get("resourceVersion")):
             what = f"{plural}.{group}" if group else plural
             raise kmock.KubernetesError(
-                status=409, reason="Conflict",
+                status=409,
+                reason="Conflict",
                 message=f'Operation cannot be fulfilled on {what} "{request.name}": the object '
                 "has been modified; please apply your changes to the latest version and try again",
                 details={"name": request.name, "group": group, "kind": plural},
@@ -214,7 +232,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         selector = request.params.get("labelSelector")
         if selector and isinstance(result, dict):
             result["items"] = [
-                i for i in result["items"]
+                i
+                for i in result["items"]
                 if _match_selector(((i.get("metadata") or {}).get("labels") or {}), selector)
             ]
         return result

@@ -44,8 +44,17 @@ from rollway.platform.kubernetes.testing.emulator import EmulatorThread
 
 VIRTUALSERVICE = virtual_service_kind("v1")
 DESTINATIONRULE = destination_rule_kind("v1")
-__all__ = ["APPLICATION", "DEPLOYMENT", "DESTINATIONRULE", "HTTPROUTE", "SERVICE",
-           "VIRTUALSERVICE", "Call", "KubeEnv", "TestCluster"]
+__all__ = [
+    "APPLICATION",
+    "DEPLOYMENT",
+    "DESTINATIONRULE",
+    "HTTPROUTE",
+    "SERVICE",
+    "VIRTUALSERVICE",
+    "Call",
+    "KubeEnv",
+    "TestCluster",
+]
 
 
 @dataclass
@@ -75,7 +84,8 @@ class Call:
         plural = rest[0]
         named = len(rest) > 1
         verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}.get(
-            self.method, "get" if named else "list")
+            self.method, "get" if named else "list"
+        )
         return verb, group, plural
 
     @property
@@ -83,7 +93,7 @@ class Call:
         """`plural/name` (or `plural`) of the request path, e.g. `deployments/shop-canary`."""
         parts = self.path.strip("/").split("/")
         if "namespaces" in parts:
-            parts = parts[parts.index("namespaces") + 2:]
+            parts = parts[parts.index("namespaces") + 2 :]
         return "/".join(parts)
 
 
@@ -95,22 +105,34 @@ class RecordingApiClient(k8s.ApiClient):
         self.calls: list[Call] = []
         self.before_write: Callable[[Call], bool] | None = None
 
-    def call_api(self, method: str, url: str, header_params: Any = None, body: Any = None,
-                 post_params: Any = None, _request_timeout: Any = None) -> Any:
+    def call_api(
+        self,
+        method: str,
+        url: str,
+        header_params: Any = None,
+        body: Any = None,
+        post_params: Any = None,
+        _request_timeout: Any = None,
+    ) -> Any:
         parts = urlsplit(url)
         call = Call(method.upper(), parts.path, parts.query, copy.deepcopy(body))
         self.calls.append(call)
         if call.is_write and self.before_write is not None and self.before_write(call):
             self.before_write = None  # the hook ran its course
-        response = super().call_api(method, url, header_params=header_params, body=body,
-                                    post_params=post_params, _request_timeout=_request_timeout)
+        response = super().call_api(
+            method,
+            url,
+            header_params=header_params,
+            body=body,
+            post_params=post_params,
+            _request_timeout=_request_timeout,
+        )
         call.status = int(response.status)
         return response
 
     def writes(self, since: int = 0, *, failed: bool = False) -> list[Call]:
         """Successful writes since a mark (with `failed`: the rejected ones too)."""
-        return [c for c in self.calls[since:]
-                if c.is_write and (failed or 200 <= c.status < 300)]
+        return [c for c in self.calls[since:] if c.is_write and (failed or 200 <= c.status < 300)]
 
 
 @dataclass
@@ -153,8 +175,13 @@ class TestCluster:
     @property
     def kube(self) -> KubeClient:
         """An unrestricted client for reading state and creating fixtures."""
-        return KubeClient(self.admin, cluster=self.name, retries=2, backoff_s=0.05,
-                          allowed_namespaces=[self.namespace, self.argocd_namespace])
+        return KubeClient(
+            self.admin,
+            cluster=self.name,
+            retries=2,
+            backoff_s=0.05,
+            allowed_namespaces=[self.namespace, self.argocd_namespace],
+        )
 
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> Obj:
         obj = self.kube.get(kind, namespace or self.namespace, name)
@@ -235,12 +262,19 @@ class KubeEnv:
     def _real_cluster(self, name: str, namespace: str) -> TestCluster:
         context = os.environ.get(f"ROLLWAY_KUBE_CONTEXT_{name.upper()}") or None
         admin: k8s.ApiClient = k8s_config.new_client_from_config(  # type: ignore[no-untyped-call]
-            context=context)
+            context=context
+        )
         cfg = copy.copy(admin.configuration)
         api = RecordingApiClient(cfg)
         core = k8s.CoreV1Api(admin)
-        core.create_namespace({"metadata": {  # type: ignore[arg-type]
-            "name": namespace, "labels": {"rollway.dev/e2e": "true"}}})
+        core.create_namespace(
+            {
+                "metadata": {  # type: ignore[arg-type]
+                    "name": namespace,
+                    "labels": {"rollway.dev/e2e": "true"},
+                }
+            }
+        )
         cluster = TestCluster(name, namespace, api, admin, self.argocd_namespace)
 
         def delete() -> None:
@@ -251,8 +285,9 @@ class KubeEnv:
 
     # --- platform ---------------------------------------------------------------------
 
-    def config(self, clusters: tuple[str, ...] = ("east",), **overrides: Any
-               ) -> KubernetesPlatformConfig:
+    def config(
+        self, clusters: tuple[str, ...] = ("east",), **overrides: Any
+    ) -> KubernetesPlatformConfig:
         east = self.clusters["east"]
         namespaces = [c.namespace for c in self.clusters.values()]
         values: dict[str, Any] = {
@@ -293,9 +328,13 @@ class KubeEnv:
         if c.controllers is not None:
             c.controllers.unready_images.add(image)
             return
-        k8s.CoreV1Api(c.admin).create_namespaced_resource_quota(c.namespace, {  # type: ignore[arg-type]
-            "metadata": {"name": "no-new-pods"}, "spec": {"hard": {"pods": str(keep_pods)}},
-        })
+        k8s.CoreV1Api(c.admin).create_namespaced_resource_quota(
+            c.namespace,
+            {  # type: ignore[arg-type]
+                "metadata": {"name": "no-new-pods"},
+                "spec": {"hard": {"pods": str(keep_pods)}},
+            },
+        )
 
     # --- real-mode helpers ------------------------------------------------------------
 
@@ -306,7 +345,8 @@ class KubeEnv:
         group, version = group_version.split("/")
         try:
             resources = k8s.CustomObjectsApi(self.clusters[cluster].admin).get_api_resources(
-                group, version)
+                group, version
+            )
         except k8s.ApiException:
             return False
         return any(r.name == plural for r in resources.resources)
@@ -322,19 +362,25 @@ class KubeEnv:
         rbac.create_namespaced_role(ns, role)
         binding: Any = {
             "metadata": {"name": "rollway-limited"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                        "name": "rollway-limited"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "rollway-limited",
+            },
             "subjects": [{"kind": "ServiceAccount", "name": "rollway-limited", "namespace": ns}],
         }
         rbac.create_namespaced_role_binding(ns, binding)
         api = RecordingApiClient(copy.copy(cluster.admin.configuration))
-        api.set_default_header("Impersonate-User",  # type: ignore[no-untyped-call]
-                               f"system:serviceaccount:{ns}:rollway-limited")
+        api.set_default_header(
+            "Impersonate-User",  # type: ignore[no-untyped-call]
+            f"system:serviceaccount:{ns}:rollway-limited",
+        )
         return api
 
 
-def establish(platform: Platform, target: Target, version: str, image: str,
-              timeout_s: float = 60.0) -> None:
+def establish(
+    platform: Platform, target: Target, version: str, image: str, timeout_s: float = 60.0
+) -> None:
     """Deploy, wait and promote `version`: the starting point of most tests."""
     from rollway.platform.base import DeployRequest, no_heartbeat
 
