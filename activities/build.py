@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 from rollway.build import BuildFailed, artifact_dir, run_build
 from rollway.home import home
 from rollway.models import BuildInput, BuildResult
+from rollway.providers.aws.config import CodeBuildConfig
 from rollway.spec import CommandBuild
 
 
@@ -17,6 +18,10 @@ from rollway.spec import CommandBuild
 def build(inp: BuildInput) -> BuildResult:
     """Run the build command with heartbeats; a failure carries its log tail."""
     spec = inp.build
+    if isinstance(spec, CodeBuildConfig):
+        from activities.aws import run_codebuild
+
+        return run_codebuild(inp, spec)
     if not isinstance(spec, CommandBuild):
         artifact = spec.artifact.replace("{commit}", inp.commit).replace("{version}", inp.version)
         if artifact.startswith(("/", ".")) and not Path(artifact).exists():

@@ -8,13 +8,19 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from rollway.models import ScanInput
-from rollway.scan import Finding, SarifError, ScanVerdict, evaluate, parse_sarif_text
+from rollway.scan import SarifError, ScanVerdict, evaluate, parse_sarif_text
+from rollway.spec import SarifScan
 
 
 @activity.defn(name="scan_gate")
 def scan_gate(inp: ScanInput) -> ScanVerdict:
-    """Parse every report and apply the pipeline's scan policy at the workflow's time."""
-    findings: list[Finding] = []
+    """Gather findings (SARIF in the artifact, ECR scan, S3 SARIF) and apply the scan policy."""
+    if not isinstance(inp.scan, SarifScan):
+        from activities.aws import aws_scan_findings
+
+        findings = aws_scan_findings(inp)
+        return evaluate(findings, inp.scan.policy, inp.now)
+    findings = []
     for rel in inp.scan.reports:
         path = Path(inp.artifact) / rel
         try:

@@ -14,13 +14,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rollway.metrics.spec import AnalysisSpec, MetricCheck
 from rollway.platform.base import DeploymentStatus, Target
+from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
 from rollway.scan import ScanVerdict
 from rollway.spec import (
-    AnalysisSpec,
     BuildSpec,
     EnvironmentSpec,
-    MetricCheck,
     PipelineSpec,
     RunSpec,
     ScanSpec,
@@ -235,6 +235,24 @@ class AnalysisInput(BaseModel):
     window_s: float = Field(description="How far back each query looks, in seconds.")
 
 
+class ResolveImageInput(BaseModel):
+    """Find the image tagged with `commit` and pin it by digest."""
+
+    service: str
+    commit: str
+    image: EcrImageConfig
+
+
+class ArchiveInput(BaseModel):
+    """Write a finished promotion's record to the audit archive (idempotent)."""
+
+    service: str
+    workflow_id: str
+    finished_at: datetime = Field(description="The workflow's time: it fixes the S3 key's date.")
+    record: dict[str, object]
+    audit: AuditArchiveConfig
+
+
 class StatusSnapshot(BaseModel):
     """Platform status embedded in results, so the workflow sees what the platform saw."""
 
@@ -247,6 +265,7 @@ __all__ = [
     "AnalysisResult",
     "ApprovalInput",
     "ApprovalRecord",
+    "ArchiveInput",
     "BuildInput",
     "BuildResult",
     "CanaryState",
@@ -258,6 +277,7 @@ __all__ = [
     "PromotionInput",
     "PromotionResult",
     "PromotionState",
+    "ResolveImageInput",
     "ScanInput",
     "ScanVerdict",
     "SmokeInput",

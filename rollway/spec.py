@@ -23,7 +23,15 @@ from pydantic import (
 )
 
 from rollway.durations import Duration
-from rollway.metrics.templates import TEMPLATES
+from rollway.metrics.spec import AnalysisSpec
+from rollway.platform.kubernetes.config import KubernetesPlatformConfig
+from rollway.providers.aws.config import (
+    AuditArchiveConfig,
+    CodeBuildConfig,
+    EcrImageConfig,
+    EcrScanConfig,
+    S3SarifConfig,
+)
 from rollway.scan.policy import ScanPolicy
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
@@ -83,7 +91,11 @@ class LocalPlatformConfig(SpecModel):
     )
 
 
-PlatformConfig = Annotated[Annotated[LocalPlatformConfig, Tag("local")], kind_of("local")]
+PlatformConfig = Annotated[
+    Annotated[LocalPlatformConfig, Tag("local")]
+    | Annotated[KubernetesPlatformConfig, Tag("kubernetes")],
+    kind_of("local"),
+]
 
 
 class EnvironmentSpec(SpecModel):
@@ -118,7 +130,10 @@ class NoBuild(SpecModel):
 
 
 BuildSpec = Annotated[
-    Annotated[CommandBuild, Tag("command")] | Annotated[NoBuild, Tag("none")], kind_of("command")
+    Annotated[CommandBuild, Tag("command")]
+    | Annotated[NoBuild, Tag("none")]
+    | Annotated[CodeBuildConfig, Tag("codebuild")],
+    kind_of("command"),
 ]
 
 
@@ -135,7 +150,24 @@ class SarifScan(SpecModel):
     )
 
 
-ScanSpec = Annotated[Annotated[SarifScan, Tag("sarif")], kind_of("sarif")]
+class EcrScan(EcrScanConfig):
+    """ECR image scan findings (basic or enhanced) of the promoted image."""
+
+    policy: ScanPolicy = Field(default_factory=ScanPolicy)
+
+
+class S3SarifScan(S3SarifConfig):
+    """SARIF reports CI uploaded to S3 (Semgrep, Trivy, CodeQL, gitleaks)."""
+
+    policy: ScanPolicy = Field(default_factory=ScanPolicy)
+
+
+ScanSpec = Annotated[
+    Annotated[SarifScan, Tag("sarif")]
+    | Annotated[EcrScan, Tag("ecr")]
+    | Annotated[S3SarifScan, Tag("s3-sarif")],
+    kind_of("sarif"),
+]
 
 
 class SmokeCheck(SpecModel):
@@ -170,81 +202,6 @@ class ApprovalSpec(SpecModel):
     timeout: Duration | None = Field(
         default=None, description="Reject the promotion when nobody decides in time."
     )
-
-
-class MetricCheck(SpecModel):
-    """One metric judged at every analysis interval.
-
-    Give either a `template` (a named query from `rollway.metrics.templates`) or a
-    raw PromQL `query` with `${service}`, `${environment}`, `${version}`,
-    `${stable}`, `${interval}` placeholders. Bounds are absolute (`min`, `max`)
-    and/or relative to the stable version measured the same way
-    (`max_increase`/`max_decrease` in the metric's unit, `max_ratio`/`min_ratio`).
-    """
-
-    name: str
-    template: str | None = None
-    query: str | None = None
-    min: float | None = None
-    max: float | None = None
-    max_increase: float | None = Field(
-        default=None, ge=0, description="Canary may exceed stable by at most this much."
-    )
-    max_decrease: float | None = Field(
-        default=None, ge=0, description="Canary may fall below stable by at most this much."
-    )
-    max_ratio: float | None = Field(
-        default=None, gt=0, description="Canary may be at most stable x this (e.g. 1.2)."
-    )
-    min_ratio: float | None = Field(
-        default=None, gt=0, description="Canary must be at least stable x this."
-    )
-    min_samples: int = Field(
-        default=0, ge=0, description="Fewer requests in the window make the check inconclusive."
-    )
-
-    @property
-    def relative(self) -> bool:
-        """True when a bound compares the canary with the stable version."""
-        return any(
-            v is not None
-            for v in (self.max_increase, self.max_decrease, self.max_ratio, self.min_ratio)
-        )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> MetricCheck:
-        if (self.template is None) == (self.query is None):
-            raise ValueError("give exactly one of 'template' or 'query'")
-        if self.min is None and self.max is None and not self.relative:
-            raise ValueError(
-                "give a bound: 'min'/'max' (absolute) or 'max_increase', 'max_decrease', "
-                "'max_ratio', 'min_ratio' (relative to stable)"
-            )
-        if self.template is not None and self.template not in TEMPLATES:
-            known = ", ".join(sorted(TEMPLATES))
-            raise ValueError(f"template '{self.template}' is unknown; known: {known}")
-        return self
-
-
-class AnalysisSpec(SpecModel):
-    """How often the canary is judged and how many bad checks roll it back."""
-
-    interval: Duration = Field(default=timedelta(minutes=1))
-    initial_delay: Duration = Field(default=timedelta(0))
-    failure_limit: int = Field(
-        default=1, ge=1, description="Consecutive failed checks that roll the canary back."
-    )
-    inconclusive_limit: int = Field(
-        default=3, ge=1, description="Consecutive inconclusive checks that pause for a human."
-    )
-    metrics: list[MetricCheck] = Field(default_factory=list)
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, v: timedelta) -> timedelta:
-        if v < timedelta(seconds=1):
-            raise ValueError("must be at least 1s")
-        return v
 
 
 class CanaryStep(SpecModel):
@@ -285,10 +242,18 @@ class PipelineSpec(SpecModel):
         default_factory=lambda: {"staging": EnvironmentSpec(), "production": EnvironmentSpec()}
     )
     build: BuildSpec | None = None
+    image: EcrImageConfig | None = Field(
+        default=None,
+        description="Resolve the image tagged with the commit in ECR and carry its digest "
+        "(`repo@sha256:…`) through every later stage.",
+    )
     scan: ScanSpec | None = None
     staging: StagingSpec | None = None
     approval: ApprovalSpec | None = None
     canary: CanarySpec
+    audit: AuditArchiveConfig | None = Field(
+        default=None, description="Archive each finished promotion's record to S3."
+    )
 
     @field_validator("service")
     @classmethod

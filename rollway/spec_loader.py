@@ -23,14 +23,16 @@ class SpecError(Exception):
         super().__init__("\n".join(lines))
 
 
+_TAGS = {"command", "none", "codebuild", "local", "kubernetes", "sarif", "ecr", "s3-sarif"}
+"""Discriminated-union tags pydantic puts in error paths; users never wrote them."""
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("command", "none", "local", "sarif") and out.endswith(
-            ("build", "scan", "platform")
-        ):
+        elif part in _TAGS and out.endswith(("build", "scan", "platform")):
             continue  # discriminated-union tag: not a path the user wrote
         else:
             out += f".{part}" if out else str(part)

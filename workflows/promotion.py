@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         AnalysisResult,
         ApprovalInput,
         ApprovalRecord,
+        ArchiveInput,
         BuildInput,
         BuildResult,
         CanaryState,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         PromotionInput,
         PromotionResult,
         PromotionState,
+        ResolveImageInput,
         ScanInput,
         SmokeInput,
         SmokeResult,
@@ -42,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         WeightInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
+    from rollway.providers.aws.audit_archive import AuditRecordRef
+    from rollway.providers.aws.ecr import ImageRef
     from rollway.scan import ScanVerdict
     from workflows import options
     from workflows.state import StateKeeper
@@ -88,6 +92,7 @@ class PromotionWorkflow:
         self.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         try:
             artifact = await self.build()
+            artifact = await self.resolve_image(artifact)
             await self.scan_gate(artifact)
             await self.staging(artifact)
             await self.approval()
@@ -96,6 +101,7 @@ class PromotionWorkflow:
             self.state.outcome, self.state.reason = stop.outcome, stop.reason
         self.state.finished_at = workflow.now()
         self.keeper.enter(Stage.DONE, f"{self.state.outcome.value}: {self.state.reason}")
+        await self.archive()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PromotionResult(
             outcome=self.state.outcome,
@@ -125,6 +131,45 @@ class PromotionWorkflow:
         self.state.artifact = result.artifact
         self.keeper.log("artifact reused" if result.reused else f"built {result.artifact}")
         return result.artifact
+
+    async def resolve_image(self, artifact: str) -> str:
+        """With `image:` set, pin the image built for the commit by its digest."""
+        if self.spec.image is None:
+            return artifact
+        ref = await self._activity(
+            "resolve_image",
+            ResolveImageInput(
+                service=self.inp.service, commit=self.inp.commit, image=self.spec.image
+            ),
+            ImageRef,
+            options.PLATFORM,
+            what="image lookup",
+        )
+        self.state.artifact = ref.reference
+        self.keeper.log(f"image {ref.repository}:{ref.tag} is {ref.reference}")
+        return ref.reference
+
+    async def archive(self) -> None:
+        """With `audit:` set, write the finished promotion's record to S3 (idempotent)."""
+        if self.spec.audit is None:
+            return
+        record = self.state.model_dump(mode="json")
+        try:
+            ref = await workflow.execute_activity(
+                "archive_audit",
+                ArchiveInput(
+                    service=self.inp.service,
+                    workflow_id=workflow.info().workflow_id,
+                    finished_at=self.state.finished_at or workflow.now(),
+                    record=record,
+                    audit=self.spec.audit,
+                ),
+                result_type=AuditRecordRef,
+                **options.PLATFORM,
+            )
+            self.keeper.log(f"record archived to {ref.uri}")
+        except ActivityError as e:
+            self.keeper.log(f"audit archive failed (the outcome stands): {_cause(e)}")
 
     async def scan_gate(self, artifact: str) -> None:
         if self.spec.scan is None:

@@ -7,8 +7,8 @@ inconclusive, never a pass.
 
 from __future__ import annotations
 
+from rollway.metrics.spec import MetricCheck
 from rollway.models import AnalysisResult, MetricResult, MetricStatus
-from rollway.spec import MetricCheck
 
 
 def _relative_problem(check: MetricCheck, value: float, baseline: float) -> str | None:
