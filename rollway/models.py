@@ -113,6 +113,15 @@ class MetricResult(BaseModel):
     baseline: float | None = Field(default=None, description="The stable version's value.")
     query: str = ""
     message: str = ""
+    method: str = Field(
+        default="threshold", description="How it was judged: threshold, sequential, kayenta."
+    )
+    statistic: float | None = Field(
+        default=None, description="The test statistic: e-value (sequential), score (kayenta)."
+    )
+    threshold: float | None = Field(
+        default=None, description="What the statistic is compared with (e.g. 1/alpha)."
+    )
 
 
 class AnalysisResult(BaseModel):
@@ -121,6 +130,11 @@ class AnalysisResult(BaseModel):
     status: MetricStatus
     metrics: list[MetricResult] = Field(default_factory=list)
     message: str = ""
+    judge: str = Field(default="threshold", description="threshold, sequential or kayenta.")
+    e_value: float | None = Field(
+        default=None, description="Sequential judge: the combined e-value (roll back at 1/alpha)."
+    )
+    score: float | None = Field(default=None, description="Kayenta judge: the 0-100 score.")
 
 
 class CanaryState(BaseModel):
@@ -225,6 +239,13 @@ class SmokeResult(BaseModel):
     results: list[str]
 
 
+class AnalysisSegment(BaseModel):
+    """One traffic step of a canary: its weight (%) from `started_at` until the next step."""
+
+    weight: int = Field(ge=0, le=100)
+    started_at: datetime
+
+
 class AnalysisInput(BaseModel):
     target: Target
     environment: EnvironmentSpec
@@ -233,6 +254,13 @@ class AnalysisInput(BaseModel):
     weight: int
     analysis: AnalysisSpec
     window_s: float = Field(description="How far back each query looks, in seconds.")
+    segments: list[AnalysisSegment] = Field(
+        default_factory=list,
+        description="This canary's traffic steps so far, oldest first, the current one last.",
+    )
+    canary_started_at: datetime | None = Field(
+        default=None, description="When the canary first got traffic (sequential judge)."
+    )
 
 
 class ResolveImageInput(BaseModel):
@@ -263,6 +291,7 @@ __all__ = [
     "ActionInput",
     "AnalysisInput",
     "AnalysisResult",
+    "AnalysisSegment",
     "ApprovalInput",
     "ApprovalRecord",
     "ArchiveInput",

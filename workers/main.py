@@ -2,6 +2,9 @@
 
     python -m workers.main            # address from ROLLWAY_TEMPORAL_ADDRESS or `rollway up`
 
+With ROLLWAY_WORKER_METRICS_PORT set, the worker serves its Prometheus metrics
+(every canary analysis, see `rollway.metrics.export`) on that port at /metrics.
+
 Activities are synchronous (the kubernetes and boto3 clients are), so they run
 in a thread pool; each one heartbeats on long waits.
 """
@@ -51,8 +54,21 @@ def build_worker(
     )
 
 
+def serve_metrics() -> int | None:
+    """Serve the worker's Prometheus metrics when ROLLWAY_WORKER_METRICS_PORT is set."""
+    port = os.environ.get("ROLLWAY_WORKER_METRICS_PORT")
+    if not port:
+        return None
+    from prometheus_client import start_http_server
+
+    start_http_server(int(port))
+    logging.info("worker metrics on :%s/metrics", port)
+    return int(port)
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    serve_metrics()
     client = await connect()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

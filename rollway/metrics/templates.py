@@ -2,10 +2,19 @@
 
 Placeholders, filled by `render`: `${service}`, `${environment}`, `${version}`
 (the canary), `${stable}`, `${interval}` (a PromQL range such as `30s`),
-and for HAProxy `${proxy}`/`${server}`/`${stable_server}` (the local platform's
-backend and server names, see `rollway.platform.local.names`).
-Each template also has a `samples` query: how many requests the value rests on,
-so a check over too few requests is inconclusive rather than a pass.
+for HAProxy `${proxy}`/`${server}`/`${stable_server}` (the local platform's
+backend and server names, see `rollway.platform.local.names`), for meshes and
+ingresses `${workload}`/`${stable_workload}` (`<service>-canary`/`<service>`)
+and `${namespace}`, plus any `analysis.variables` of the pipeline (e.g.
+`${cpu_limit}` in cores and `${memory_limit}` in bytes for the saturation
+templates).
+
+Each threshold template also has a `samples` query: how many requests the value
+rests on, so a check over too few requests is inconclusive rather than a pass.
+
+`COUNT_SOURCES` and `HISTOGRAM_SOURCES` are the cumulative counters the
+sequential judge reads per arm (canary, baseline): they are rendered once with
+the canary's `${version}`/`${server}`/`${workload}` and once with the baseline's.
 """
 
 from __future__ import annotations
@@ -162,12 +171,245 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
+_OTEL_TOTAL = (
+    'sum(increase(http_server_request_duration_seconds_count{service="${service}",'
+    'environment="${environment}",version="${version}"}[${interval}]))'
+)
+_ISTIO_TOTAL = (
+    'sum(increase(istio_requests_total{reporter="destination",destination_workload='
+    '"${workload}"}[${interval}]))'
+)
+_LINKERD_TOTAL = (
+    'sum(increase(response_total{deployment="${workload}",direction="inbound"}[${interval}]))'
+)
+_NGINX_TOTAL = (
+    'sum(increase(nginx_ingress_controller_requests{service="${workload}"}[${interval}]))'
+)
+_K8S_POD = 'namespace="${namespace}",pod=~"${workload}-.*"'
+
+
+def _quantile(q: float, bucket: str, selector: str, scale: str = "") -> str:
+    return (
+        f"histogram_quantile({q}, sum by (le) (rate({bucket}{{{selector}}}[${{interval}}])))"
+        + scale
+    )
+
+
+_HTTP_SEL = 'service="${service}",environment="${environment}",version="${version}"'
+
+TEMPLATES.update(
+    {
+        "http-error-rate": Template(
+            query=(
+                f'sum(increase(http_requests_total{{{_HTTP_SEL},code=~"5.."}}[${{interval}}])) / '
+                f"sum(increase(http_requests_total{{{_HTTP_SEL}}}[${{interval}}]))"
+            ),
+            description="Share of 5xx responses from the service's own request counter.",
+            samples=f"sum(increase(http_requests_total{{{_HTTP_SEL}}}[${{interval}}]))",
+            unit="ratio",
+        ),
+        "http-server-error-rate": Template(
+            query=(
+                "sum(increase(http_server_request_duration_seconds_count"
+                f'{{{_HTTP_SEL},http_response_status_code=~"5.."}}[${{interval}}])) / '
+                + _OTEL_TOTAL
+            ),
+            description="OpenTelemetry semantic conventions: share of 5xx server responses.",
+            samples=_OTEL_TOTAL,
+            unit="ratio",
+        ),
+        "http-server-p99-latency": Template(
+            query=_quantile(0.99, "http_server_request_duration_seconds_bucket", _HTTP_SEL),
+            description="OpenTelemetry semantic conventions: p99 server request duration.",
+            samples=_OTEL_TOTAL,
+            unit="seconds",
+        ),
+        "istio-error-rate": Template(
+            query=(
+                'sum(increase(istio_requests_total{reporter="destination",destination_workload='
+                '"${workload}",response_code=~"5.*"}[${interval}])) / ' + _ISTIO_TOTAL
+            ),
+            description="Istio: share of 5xx requests to the canary workload.",
+            samples=_ISTIO_TOTAL,
+            unit="ratio",
+        ),
+        "linkerd-p99-latency": Template(
+            query=_quantile(
+                0.99,
+                "response_latency_ms_bucket",
+                'deployment="${workload}",direction="inbound"',
+                " / 1000",
+            ),
+            description="Linkerd: p99 inbound latency of the canary, in seconds.",
+            samples=_LINKERD_TOTAL,
+            unit="seconds",
+        ),
+        "nginx-error-rate": Template(
+            query=(
+                'sum(increase(nginx_ingress_controller_requests{service="${workload}",'
+                'status=~"5.*"}[${interval}])) / ' + _NGINX_TOTAL
+            ),
+            description="NGINX ingress: share of 5xx requests to the canary Service.",
+            samples=_NGINX_TOTAL,
+            unit="ratio",
+        ),
+        "nginx-p99-latency": Template(
+            query=_quantile(
+                0.99,
+                "nginx_ingress_controller_request_duration_seconds_bucket",
+                'service="${workload}"',
+            ),
+            description="NGINX ingress: p99 request duration of the canary Service.",
+            samples=_NGINX_TOTAL,
+            unit="seconds",
+        ),
+        # --- saturation against limits (seed 001: CPU < 80 %, memory < 85 %) ---
+        "process-cpu-of-limit": Template(
+            query=(
+                f"max(rate(process_cpu_seconds_total{{{_HTTP_SEL}}}[${{interval}}])) "
+                "/ ${cpu_limit}"
+            ),
+            description="Canary process CPU as a fraction of `${cpu_limit}` cores (max 0.8).",
+            unit="ratio",
+        ),
+        "process-memory-of-limit": Template(
+            query=f"max(process_resident_memory_bytes{{{_HTTP_SEL}}}) / ${{memory_limit}}",
+            description="Canary resident memory as a fraction of `${memory_limit}` bytes.",
+            unit="ratio",
+        ),
+        "container-cpu-of-limit": Template(
+            query=(
+                "max(sum by (pod) (rate(container_cpu_usage_seconds_total"
+                f'{{{_K8S_POD},container!=""}}[${{interval}}])) / sum by (pod) '
+                f'(kube_pod_container_resource_limits{{{_K8S_POD},resource="cpu"}}))'
+            ),
+            description="Kubernetes: busiest canary pod's CPU over its limit (cAdvisor + KSM).",
+            unit="ratio",
+        ),
+        "container-memory-of-limit": Template(
+            query=(
+                "max(sum by (pod) (container_memory_working_set_bytes"
+                f'{{{_K8S_POD},container!=""}}) / sum by (pod) '
+                f'(kube_pod_container_resource_limits{{{_K8S_POD},resource="memory"}}))'
+            ),
+            description="Kubernetes: largest canary pod's working set over its memory limit.",
+            unit="ratio",
+        ),
+    }
+)
+TEMPLATES["istio-p99-latency"] = Template(
+    query=_quantile(
+        0.99,
+        "istio_request_duration_milliseconds_bucket",
+        'reporter="destination",destination_workload="${workload}"',
+        " / 1000",
+    ),
+    description="Istio: p99 latency of the canary workload, in seconds.",
+    samples=_ISTIO_TOTAL,
+    unit="seconds",
+)
+
+
+@dataclass(frozen=True)
+class CountSource:
+    """Cumulative counters for one arm: `errors` (bad events) among `total` requests."""
+
+    errors: str
+    total: str
+    description: str
+
+
+@dataclass(frozen=True)
+class HistogramSource:
+    """A cumulative histogram for one arm, `sum by (le)`; `scale` converts bounds to seconds."""
+
+    buckets: str
+    description: str
+    scale: float = 1.0
+
+
+COUNT_SOURCES: dict[str, CountSource] = {
+    "haproxy": CountSource(
+        errors='sum(haproxy_server_http_responses_total{proxy="${proxy}",server="${server}",code="5xx"})',
+        total='sum(haproxy_server_http_responses_total{proxy="${proxy}",server="${server}"})',
+        description="HAProxy 5xx vs all responses per server (local platform).",
+    ),
+    "http": CountSource(
+        errors=f'sum(http_requests_total{{{_HTTP_SEL},code=~"5.."}})',
+        total=f"sum(http_requests_total{{{_HTTP_SEL}}})",
+        description="The service's own `http_requests_total`, 5xx vs all, per version.",
+    ),
+    "http-server": CountSource(
+        errors=(
+            "sum(http_server_request_duration_seconds_count"
+            f'{{{_HTTP_SEL},http_response_status_code=~"5.."}})'
+        ),
+        total=f"sum(http_server_request_duration_seconds_count{{{_HTTP_SEL}}})",
+        description="OpenTelemetry `http.server.request.duration` counts, 5xx vs all.",
+    ),
+    "istio": CountSource(
+        errors=(
+            'sum(istio_requests_total{reporter="destination",destination_workload="${workload}",'
+            'response_code=~"5.*"})'
+        ),
+        total='sum(istio_requests_total{reporter="destination",destination_workload="${workload}"})',
+        description="Istio destination-side requests per workload, 5xx vs all.",
+    ),
+    "linkerd": CountSource(
+        errors=(
+            'sum(response_total{deployment="${workload}",direction="inbound",'
+            'classification="failure"})'
+        ),
+        total='sum(response_total{deployment="${workload}",direction="inbound"})',
+        description="Linkerd inbound responses per deployment, failures vs all.",
+    ),
+    "nginx": CountSource(
+        errors='sum(nginx_ingress_controller_requests{service="${workload}",status=~"5.*"})',
+        total='sum(nginx_ingress_controller_requests{service="${workload}"})',
+        description="NGINX ingress requests per backend Service, 5xx vs all.",
+    ),
+}
+
+HISTOGRAM_SOURCES: dict[str, HistogramSource] = {
+    "http": HistogramSource(
+        buckets=f"sum by (le) (http_request_duration_seconds_bucket{{{_HTTP_SEL}}})",
+        description="The service's own `http_request_duration_seconds` histogram per version.",
+    ),
+    "http-server": HistogramSource(
+        buckets=f"sum by (le) (http_server_request_duration_seconds_bucket{{{_HTTP_SEL}}})",
+        description="OpenTelemetry `http.server.request.duration` histogram per version.",
+    ),
+    "istio": HistogramSource(
+        buckets=(
+            "sum by (le) (istio_request_duration_milliseconds_bucket"
+            '{reporter="destination",destination_workload="${workload}"})'
+        ),
+        description="Istio request duration per workload (milliseconds).",
+        scale=0.001,
+    ),
+    "linkerd": HistogramSource(
+        buckets=(
+            'sum by (le) (response_latency_ms_bucket{deployment="${workload}",direction="inbound"})'
+        ),
+        description="Linkerd inbound response latency per deployment (milliseconds).",
+        scale=0.001,
+    ),
+    "nginx": HistogramSource(
+        buckets=(
+            "sum by (le) (nginx_ingress_controller_request_duration_seconds_bucket"
+            '{service="${workload}"})'
+        ),
+        description="NGINX ingress request duration per backend Service.",
+    ),
+}
+
+
 def render(text: str, variables: dict[str, str]) -> str:
     """Fill `${name}` placeholders; a missing variable is a clear error."""
     try:
         return string.Template(text).substitute(variables)
-    except KeyError:
+    except KeyError as e:
         raise ValueError(
-            f"query uses placeholder {{e.args[0]}} that this platform does not provide; "
-            f"available: {', '.join(sorted(variables))}"
+            f"query uses placeholder ${{{e.args[0]}}} that this platform does not provide "
+            f"(add it to analysis.variables); available: {', '.join(sorted(variables))}"
         ) from None

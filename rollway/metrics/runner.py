@@ -1,0 +1,140 @@
+"""One analysis of a canary: render the queries, ask the provider, judge, explain.
+
+`run_analysis` is what the `analyze` activity runs; it takes any `MetricsProvider`, so
+tests drive it with canned values. Judges (`analysis.judge`):
+
+* `threshold`: every `metrics` check against its bounds (`judge_value`).
+* `sequential`: the anytime-valid canary-vs-baseline test (`rollway.metrics.sequential`);
+  the `metrics` checks are absolute guards that must pass too.
+* `kayenta`: Mann-Whitney per metric and a score (`rollway.metrics.kayenta`), plus guards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rollway.metrics.analysis import combine, judge_value
+from rollway.metrics.kayenta import run_kayenta, window_start
+from rollway.metrics.prometheus import MetricQueryError, MetricsProvider
+from rollway.metrics.sequential import run_sequential, windows
+from rollway.metrics.spec import BaselineMode, MetricCheck
+from rollway.metrics.templates import TEMPLATES, render
+from rollway.models import AnalysisInput, AnalysisResult, MetricResult
+from rollway.platform.local import backend_name, server_name
+
+
+def query_variables(inp: AnalysisInput) -> dict[str, str]:
+    """Values for a query's `${…}` placeholders (the canary's, plus the pipeline's own)."""
+    platform = inp.environment.platform
+    namespace = getattr(platform, "namespace", None) or inp.target.environment
+    return inp.analysis.variables | {
+        "service": inp.target.service,
+        "environment": inp.target.environment,
+        "version": inp.canary_version,
+        "stable": inp.stable_version or "",
+        "interval": f"{max(1, round(inp.window_s))}s",
+        "proxy": backend_name(inp.target),
+        "server": server_name(inp.canary_version),
+        "stable_server": server_name(inp.stable_version or ""),
+        "workload": f"{inp.target.service}-canary",
+        "stable_workload": inp.target.service,
+        "namespace": str(namespace),
+    }
+
+
+def stable_variables(variables: dict[str, str]) -> dict[str, str]:
+    """The same variables, pointed at the stable version (for relative bounds)."""
+    return variables | {
+        "version": variables["stable"],
+        "server": variables["stable_server"],
+        "workload": variables["stable_workload"],
+    }
+
+
+def baseline_variables(
+    variables: dict[str, str], mode: BaselineMode, baseline_version: str
+) -> dict[str, str]:
+    """Variables of the arm the canary is compared with: the stable, or a dedicated baseline."""
+    if mode == "stable":
+        return stable_variables(variables)
+    version = render(baseline_version, variables)
+    return variables | {
+        "version": version,
+        "server": server_name(version),
+        "workload": f"{variables['service']}-baseline",
+    }
+
+
+def check_metric(
+    prom: MetricsProvider, check: MetricCheck, variables: dict[str, str], has_stable: bool
+) -> MetricResult:
+    """One threshold check; a failed query is an `error` result, not an exception."""
+    t = TEMPLATES[check.template] if check.template else None
+    text = t.query if t else check.query or ""
+    try:
+        query = render(text, variables)
+        samples_q = render(t.samples, variables) if t and t.samples else None
+    except ValueError as e:
+        return MetricResult(name=check.name, status="error", message=str(e))
+    try:
+        value = prom.value(query)
+        samples = prom.value(samples_q) if samples_q else None
+        baseline = None
+        if check.relative and has_stable:
+            baseline = prom.value(render(text, stable_variables(variables)))
+    except MetricQueryError as e:
+        return MetricResult(name=check.name, status="error", query=query, message=str(e))
+    return judge_value(check, value, samples, query, baseline)
+
+
+def run_analysis(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> AnalysisResult:
+    """Measure and judge once, with `inp.analysis.judge`; every verdict carries its reason."""
+    spec = inp.analysis
+    variables = query_variables(inp)
+    guards = [check_metric(prom, c, variables, bool(inp.stable_version)) for c in spec.metrics]
+    if spec.judge == "threshold":
+        return combine(guards, inp.weight)
+    if not inp.stable_version:
+        judged = [
+            MetricResult(
+                name=spec.judge,
+                status="inconclusive",
+                method=spec.judge,
+                message="no stable version to compare the canary with",
+            )
+        ]
+        result = combine(judged + guards, inp.weight)
+        result.judge = spec.judge
+        return result
+    e_value: float | None = None
+    score: float | None = None
+    summary = ""
+    try:
+        if spec.judge == "sequential":
+            assert spec.sequential is not None
+            seq = spec.sequential
+            wins, exact = windows(
+                inp.segments, inp.weight, now, inp.canary_started_at, seq.lookback
+            )
+            base = baseline_variables(variables, seq.baseline, seq.baseline_version)
+            outcome = run_sequential(prom, seq, variables, base, wins, exact)
+            judged = outcome.metrics
+            if outcome.combined is not None:
+                e_value = outcome.combined.e_value
+                summary = f"e={e_value:.3g} (roll back at {1 / seq.alpha:g})"
+        else:
+            assert spec.kayenta is not None
+            ks = spec.kayenta
+            first = inp.segments[0].started_at if inp.segments else inp.canary_started_at
+            start = window_start(now, ks, first)
+            base = baseline_variables(variables, ks.baseline, ks.baseline_version)
+            judged, score = run_kayenta(prom, ks, variables, base, start, now)
+            if score is not None:
+                summary = f"score {score:g} (pass >= {ks.pass_threshold:g})"
+    except (MetricQueryError, ValueError) as e:
+        judged = [MetricResult(name=spec.judge, status="error", method=spec.judge, message=str(e))]
+    result = combine(judged + guards, inp.weight)
+    result.judge, result.e_value, result.score = spec.judge, e_value, score
+    if result.status == "pass" and summary:
+        result.message = f"{spec.judge}: no regression, {summary}; {result.message}"
+    return result
