@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.analysis import analyze
+from activities.aws import archive_audit, resolve_image
 from activities.build import build
 from activities.platform import (
     deploy,
@@ -23,10 +24,12 @@ WORKFLOWS: list[type] = [PromotionWorkflow]
 
 ACTIVITIES: list[Callable[..., Any]] = [
     analyze,
+    archive_audit,
     build,
     deploy,
     platform_status,
     promote,
+    resolve_image,
     rollback,
     scan_gate,
     set_weight,
