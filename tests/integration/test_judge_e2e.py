@@ -14,10 +14,10 @@ from datetime import timedelta
 
 from rollway.metrics.spec import AnalysisSpec, MetricCheck, SequentialSpec
 from rollway.models import Outcome, PromotionState
+from rollway.platform.base import Target
 from rollway.spec import CanaryStep, PipelineSpec
 from tests.integration.conftest import LocalStack
 from tests.integration.test_local_promotion import (
-    PRODUCTION,
     approve_when_asked,
     fast_pipeline,
     finish,
@@ -28,13 +28,25 @@ from tests.integration.test_local_promotion import (
 from workflows.promotion import PromotionWorkflow
 
 STABLE, CANARY, SAME = "v4-base", "v5-2x", "v6-same"
+# Its own canary environment (HAProxy backend `demo.judge`): the other integration
+# tests expect `demo.production` as they left it.
+ENV = "judge"
+TARGET = Target(service="demo", environment=ENV)
 RPS = 150
 SOAK = timedelta(minutes=4)
 
 
+def judge_env_pipeline() -> PipelineSpec:
+    """The fast demo pipeline with its canary in the `judge` environment."""
+    spec = fast_pipeline()
+    spec.environments[ENV] = spec.environments[spec.canary.environment]
+    spec.canary.environment = ENV
+    return spec
+
+
 def judged_pipeline(steps: list[CanaryStep] | None = None) -> PipelineSpec:
     """One 50 % step that soaks for minutes, judged by the sequential judge every 2 s."""
-    spec = fast_pipeline()
+    spec = judge_env_pipeline()
     spec.canary.steps = steps or [CanaryStep(weight=50, soak=SOAK)]
     spec.canary.analysis = AnalysisSpec(
         interval=timedelta(seconds=2),
@@ -54,7 +66,7 @@ def judged_pipeline(steps: list[CanaryStep] | None = None) -> PipelineSpec:
 
 def unjudged_pipeline() -> PipelineSpec:
     """Quick steps without analysis: to make the 2 %-error version the stable one."""
-    spec = fast_pipeline()
+    spec = judge_env_pipeline()
     spec.canary.analysis.metrics = []
     return spec
 
@@ -73,9 +85,9 @@ async def make_stable(stack: LocalStack, version: str) -> str:
     h = await promote(stack, version, base)
     await approve_when_asked(stack.client, h)
     assert (await finish(h)).outcome == Outcome.PROMOTED
-    stable = plat.status(PRODUCTION).stable
+    stable = plat.status(TARGET).stable
     assert stable is not None and stable.version == version
-    url = plat.status(PRODUCTION).frontend_url
+    url = plat.status(TARGET).frontend_url
     assert url is not None
     return url
 
@@ -99,7 +111,7 @@ async def test_sequential_judge_rolls_back_a_2x_error_rate(local_stack: LocalSta
     assert errors.value is not None and errors.baseline is not None
     assert errors.value > errors.baseline
     assert "success-rate" not in failing, "the absolute guard alone would have passed it"
-    status = plat.status(PRODUCTION)
+    status = plat.status(TARGET)
     assert status.canary is None and status.stable is not None
     assert status.stable.version == STABLE
     # Dropped connections at rollback are test_local_promotion's concern (50 req/s); at
