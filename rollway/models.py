@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rollway.control import AuditEntry
 from rollway.metrics.spec import AnalysisSpec, MetricCheck
 from rollway.platform.base import DeploymentStatus, Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
@@ -36,6 +37,7 @@ class Stage(StrEnum):
     SCAN = "scan"
     STAGING = "staging"
     APPROVAL = "approval"
+    GATE = "gate"
     CANARY = "canary"
     PROMOTING = "promoting"
     ROLLING_BACK = "rolling_back"
@@ -51,6 +53,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     ABORTED = "aborted"
+    SUPERSEDED = "superseded"
 
 
 # --- workflow input and human inputs ------------------------------------------------
@@ -65,6 +68,14 @@ class PromotionInput(BaseModel):
     pipeline: PipelineSpec
     pipeline_dir: str = Field(default=".", description="Folder of the pipeline file.")
     requested_by: str = "ci"
+    author: str | None = Field(
+        default=None, description="The commit's author: may not approve unless allowed."
+    )
+    hotfix: bool = Field(default=False, description="Take the policy's hotfix path.")
+    release_control: str | None = Field(
+        default=None,
+        description="Release-control workflow id; default `release-control-<environment>`.",
+    )
 
 
 class ApprovalInput(BaseModel):
@@ -150,6 +161,17 @@ class CanaryState(BaseModel):
     )
 
 
+class GateState(BaseModel):
+    """The release gate (windows, freezes, incidents, extra approvals) as last evaluated."""
+
+    open: bool
+    path: str = "normal"
+    reasons: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    wait_until: datetime | None = None
+    approvals_needed: list[str] = Field(default_factory=list)
+
+
 class PromotionState(BaseModel):
     """Everything `rollway status` shows; returned by the `state` query."""
 
@@ -167,6 +189,12 @@ class PromotionState(BaseModel):
     approvals_required: int = 0
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     canary: CanaryState | None = None
+    gate: GateState | None = None
+    lock: str = Field(default="", description="The production lock: granted, queued behind …")
+    superseded_by: str | None = None
+    supersedes: list[str] = Field(default_factory=list)
+    halted_by: str | None = Field(default=None, description="The incident holding the canary.")
+    audit: list[AuditEntry] = Field(default_factory=list)
     rollback_metrics: list[MetricResult] = Field(
         default_factory=list, description="The metric values that caused an automatic rollback."
     )
@@ -174,12 +202,13 @@ class PromotionState(BaseModel):
 
 
 class PromotionResult(BaseModel):
-    """What the workflow returns."""
+    """What the workflow returns: the outcome, and the final state for the record."""
 
     outcome: Outcome
     reason: str = ""
     version: str
     stable_version: str | None = None
+    state: PromotionState | None = None
 
 
 # --- activity inputs and results ----------------------------------------------------
@@ -295,10 +324,12 @@ __all__ = [
     "ApprovalInput",
     "ApprovalRecord",
     "ArchiveInput",
+    "AuditEntry",
     "BuildInput",
     "BuildResult",
     "CanaryState",
     "DeployInput",
+    "GateState",
     "MetricCheck",
     "MetricResult",
     "Outcome",
@@ -318,3 +349,4 @@ __all__ = [
 ]
 
 PromotionState.model_rebuild()
+PromotionResult.model_rebuild()

@@ -25,6 +25,7 @@ from pydantic import (
 from rollway.durations import Duration
 from rollway.metrics.spec import AnalysisSpec
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
+from rollway.policy import ApprovalPolicy, ReleasePolicy
 from rollway.providers.aws.config import (
     AuditArchiveConfig,
     CodeBuildConfig,
@@ -99,9 +100,14 @@ PlatformConfig = Annotated[
 
 
 class EnvironmentSpec(SpecModel):
-    """Where an environment runs."""
+    """Where an environment runs, and the release policy that guards it."""
 
     platform: PlatformConfig = Field(default_factory=LocalPlatformConfig)
+    policy: ReleasePolicy | None = Field(
+        default=None,
+        description="Deploy windows, freezes, approvals, hotfix and emergency paths "
+        "(see docs/release-policy.md).",
+    )
 
 
 # --- stages ------------------------------------------------------------------------
@@ -195,15 +201,6 @@ class StagingSpec(SpecModel):
     retries: int = Field(default=3, ge=0, le=20, description="Attempts per smoke check.")
 
 
-class ApprovalSpec(SpecModel):
-    """A human gate before production."""
-
-    required: int = Field(default=1, ge=1, le=10, description="Distinct approvers needed.")
-    timeout: Duration | None = Field(
-        default=None, description="Reject the promotion when nobody decides in time."
-    )
-
-
 class CanaryStep(SpecModel):
     """Send `weight` percent of traffic to the canary, then soak for `soak`."""
 
@@ -249,7 +246,15 @@ class PipelineSpec(SpecModel):
     )
     scan: ScanSpec | None = None
     staging: StagingSpec | None = None
-    approval: ApprovalSpec | None = None
+    approval: ApprovalPolicy | None = Field(
+        default=None,
+        description="The human gate before production; an environment's `policy.approvals` "
+        "overrides it.",
+    )
+    lock: Literal["supersede", "queue"] = Field(
+        default="supersede",
+        description="A newer commit supersedes one still awaiting approval, or queues behind it.",
+    )
     canary: CanarySpec
     audit: AuditArchiveConfig | None = Field(
         default=None, description="Archive each finished promotion's record to S3."

@@ -8,6 +8,7 @@ from typing import Any
 from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
+from activities.groups import load_groups
 from activities.platform import (
     deploy,
     platform_status,
@@ -19,14 +20,16 @@ from activities.platform import (
 from activities.scan import scan_gate
 from activities.smoke import smoke_test
 from workflows.promotion import PromotionWorkflow
+from workflows.release_control import ReleaseControlWorkflow
 
-WORKFLOWS: list[type] = [PromotionWorkflow]
+WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow]
 
 ACTIVITIES: list[Callable[..., Any]] = [
     analyze,
     archive_audit,
     build,
     deploy,
+    load_groups,
     platform_status,
     promote,
     resolve_image,

@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from rollway.control import ControlSnapshot, LockDecision, OverrideInput
     from rollway.durations import format_duration
     from rollway.models import (
         ActionInput,
@@ -44,10 +45,18 @@ with workflow.unsafe.imports_passed_through():
         WeightInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
+    from rollway.policy import (
+        ApprovalPolicy,
+        ApprovalRequirement,
+        GroupDirectory,
+        approval_progress,
+        check_approval,
+    )
     from rollway.providers.aws.audit_archive import AuditRecordRef
     from rollway.providers.aws.ecr import ImageRef
     from rollway.scan import ScanVerdict
     from workflows import options
+    from workflows.release import ReleaseParticipant
     from workflows.state import StateKeeper
 
 
@@ -83,22 +92,39 @@ class PromotionWorkflow:
         )
         self.state = self.keeper.state
         self.abort_request: ActionInput | None = None
+        env = self.spec.canary.environment
+        self.release = ReleaseParticipant(inp, env, self.spec.environments[env].policy)
+        self.controlled = False  # set in run(): executions with the release-control patch
+        self.directory = GroupDirectory(groups={})
+        self.extras: list[ApprovalRequirement] = []
+        self.changed = False  # something a waiting stage should re-evaluate
+        self.bypass_by: str | None = None
+        self.skip_soak = False
+        self.promote_now = False
+        self.halt_logged: str | None = None
 
     # --- the pipeline -------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: PromotionInput) -> PromotionResult:
         self.state.started_at = workflow.now()
+        # Release control (locks, incidents, windows) came after the first histories.
+        self.controlled = workflow.patched("release-control")
         self.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         try:
             artifact = await self.build()
             artifact = await self.resolve_image(artifact)
             await self.scan_gate(artifact)
             await self.staging(artifact)
-            await self.approval()
+            if self.controlled:
+                await self.production_gate()
+            else:
+                await self.approval()
             await self.canary(artifact)
         except _Stop as stop:
             self.state.outcome, self.state.reason = stop.outcome, stop.reason
+        if self.controlled:
+            await self.release.leave()
         self.state.finished_at = workflow.now()
         self.keeper.enter(Stage.DONE, f"{self.state.outcome.value}: {self.state.reason}")
         await self.archive()
@@ -108,6 +134,7 @@ class PromotionWorkflow:
             reason=self.state.reason,
             version=inp.version,
             stable_version=self.state.stable_version,
+            state=self.state,
         )
 
     async def build(self) -> str:
@@ -242,6 +269,126 @@ class PromotionWorkflow:
             )
         self.keeper.log("approved by " + ", ".join(a.by for a in self.state.approvals))
 
+    async def production_gate(self) -> None:
+        """The production lock, approvals and the release gate, re-evaluated on every change."""
+        await self.release.join()
+        await self._await_lock()
+        self.directory = await self._activity(
+            "load_groups", self.inp.service, GroupDirectory, options.PLATFORM, what="groups"
+        )
+        policy = self._approval_policy()
+        started, escalated, last_reasons = workflow.now(), False, None
+        while True:
+            self.changed = False
+            self._check_abort_or_rollback()
+            self._check_superseded()
+            if (rejected := self._rejected()) is not None:
+                raise _Stop(
+                    Outcome.REJECTED, f"rejected by {rejected.by}: {rejected.comment}".rstrip(": ")
+                )
+            decision = self.release.gate(self._approvers(), bypass=self.bypass_by is not None)
+            self.extras = list(decision.extra_approvals)
+            progress = approval_progress(
+                policy,
+                self.directory,
+                approved_by=self._approvers(),
+                author=self.inp.author,
+                extra_requirements=self.extras,
+            )
+            satisfied = progress.satisfied or (decision.open and decision.path == "emergency")
+            self.state.gate = self.release.gate_state(
+                decision, [] if satisfied else progress.still_needed
+            )
+            self.state.approvals_required = policy.required + sum(e.count for e in self.extras)
+            timeout: float | None = None
+            if not satisfied:
+                if self.state.stage != Stage.APPROVAL:
+                    self.keeper.enter(Stage.APPROVAL, f"waiting for approval: {progress.summary}")
+                if policy.timeout is not None and not escalated:
+                    left = (started + policy.timeout - workflow.now()).total_seconds()
+                    if left <= 0 and policy.on_timeout == "reject":
+                        raise _Stop(
+                            Outcome.REJECTED,
+                            f"no approval within {format_duration(policy.timeout)}",
+                        )
+                    if left <= 0:
+                        escalated = True
+                        groups = ", ".join(policy.escalate_to) or "the approvers"
+                        self.keeper.audit(
+                            "rollway",
+                            "escalate approval",
+                            reason=f"no decision in {format_duration(policy.timeout)}; notified {groups}",
+                        )
+                        continue
+                    timeout = left
+            elif not decision.open:
+                if decision.reasons != last_reasons:
+                    last_reasons = decision.reasons
+                    when = (
+                        f"; earliest {decision.wait_until:%Y-%m-%d %H:%M} UTC"
+                        if decision.wait_until
+                        else ""
+                    )
+                    self.keeper.enter(Stage.GATE, "waiting: " + "; ".join(decision.reasons) + when)
+                    self.keeper.audit(
+                        "rollway", "hold at release gate", reason="; ".join(decision.reasons)
+                    )
+                timeout = self.release.wait_for(decision)
+            else:
+                break
+            await self._wait_change(timeout)
+        await self.release.enter_production()
+        self.keeper.log(
+            f"release gate open ({decision.path})"
+            + (f": {'; '.join(decision.notes)}" if decision.notes else "")
+        )
+
+    async def _await_lock(self) -> None:
+        """Wait for the service's production lock; a newer commit may supersede us meanwhile."""
+        while True:
+            lock = self.release.lock
+            if lock is not None and lock.status == "granted":
+                self.state.lock = "granted"
+                if lock.holder is not None and lock.holder not in self.state.supersedes:
+                    self.state.supersedes.append(lock.holder)
+                    self.keeper.audit("rollway", f"superseded {lock.holder}", reason="newer commit")
+                return
+            self._check_superseded()
+            self._check_abort_or_rollback()
+            if (
+                lock is not None
+                and lock.status == "queued"
+                and self.state.lock != f"queued behind {lock.holder}"
+            ):
+                self.state.lock = f"queued behind {lock.holder}"
+                self.keeper.log(f"waiting for the production lock held by {lock.holder}")
+            self.changed = False
+            await self._wait_change(None)
+
+    def _check_superseded(self) -> None:
+        lock = self.release.lock
+        if lock is not None and lock.status == "superseded":
+            self.state.superseded_by = lock.superseded_by
+            raise _Stop(Outcome.SUPERSEDED, f"superseded by {lock.superseded_by}")
+
+    async def _wait_change(self, seconds: float | None) -> None:
+        """Until something changes (an approval, a snapshot, a lock) or `seconds` pass."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self.changed or self.abort_request is not None, timeout=seconds
+            )
+
+    def _approval_policy(self) -> ApprovalPolicy:
+        env_policy = self.spec.environments[self.spec.canary.environment].policy
+        if env_policy is not None and (
+            env_policy.approvals.required or env_policy.approvals.groups
+        ):
+            return env_policy.approvals
+        return self.spec.approval or ApprovalPolicy(required=0)
+
+    def _approvers(self) -> list[str]:
+        return [a.by for a in self.state.approvals if a.decision == "approve"]
+
     async def canary(self, artifact: str) -> None:
         spec = self.spec.canary
         target = Target(service=self.inp.service, environment=spec.environment)
@@ -263,6 +410,8 @@ class PromotionWorkflow:
         for i, step in enumerate(spec.steps):
             if self.abort_request is not None:
                 await self._auto_rollback(env, self._abort_reason())
+            if self.promote_now:
+                break
             self.state.canary.step = i
             await self._call("set_weight", WeightInput(**env.model_dump(), weight=step.weight))
             self.state.canary.weight = step.weight
@@ -286,9 +435,13 @@ class PromotionWorkflow:
         need_pass = bool(analysis.metrics) and soak > timedelta(0)
         last: AnalysisResult | None = None
         while True:
+            self.changed = False
             remaining = (end - workflow.now()).total_seconds()
             done_soaking = remaining <= 0 and (not need_pass or (last and last.status == "pass"))
-            if done_soaking and not c.paused:
+            if self.promote_now or self.skip_soak:
+                self.skip_soak = False
+                return None
+            if done_soaking and not c.paused and not self._halted():
                 return None
             wait = interval if remaining <= 0 or c.paused else min(interval, remaining)
             with contextlib.suppress(TimeoutError):
@@ -307,6 +460,24 @@ class PromotionWorkflow:
                     f"paused: analysis inconclusive {c.consecutive_inconclusive} times in a row "
                     f"({last.message}); traffic held at {c.weight}%. Resume with `rollway resume`."
                 )
+
+    def _halted(self) -> bool:
+        """An active incident holds the canary at its step boundary (analysis stays armed)."""
+        inc = self.release.halting_incident() if self.controlled else None
+        c = self.state.canary
+        label = f"{inc.severity} {inc.id} (IC {inc.commander})" if inc else None
+        if label != self.halt_logged:
+            if label is not None and c is not None:
+                self.keeper.audit(
+                    "rollway", f"halt canary at {c.weight}%", reason=f"incident {label}"
+                )
+            elif self.halt_logged is not None:
+                self.keeper.audit(
+                    "rollway", "resume canary", reason=f"incident {self.halt_logged} resolved"
+                )
+            self.halt_logged = label
+            self.state.halted_by = label
+        return inc is not None
 
     async def _analyse(self, target: Target, env: PlatformInput, interval: float) -> AnalysisResult:
         c = self.state.canary
@@ -454,19 +625,41 @@ class PromotionWorkflow:
 
     # --- humans: signals, updates, queries ----------------------------------------------
 
-    def _refusal(self, inp: ApprovalInput) -> str | None:
+    def _refusal(self, inp: ApprovalInput, kind: str = "approve") -> str | None:
         if self.state.outcome != Outcome.RUNNING:
             return f"the promotion has ended ({self.state.outcome.value})"
+        if self.controlled:
+            return self._policy_refusal(inp, kind)
         if self.state.stage != Stage.APPROVAL:
             return f"the promotion is not awaiting approval (stage: {self.state.stage.value})"
         if any(a.by == inp.by for a in self.state.approvals):
             return f"{inp.by} has already decided on this promotion"
         return None
 
+    def _policy_refusal(self, inp: ApprovalInput, kind: str) -> str | None:
+        """The release policy's approval rules (groups, separation of duties, quorum)."""
+        awaiting = self.state.stage in (Stage.APPROVAL, Stage.GATE)
+        if awaiting and self.release.emergency_approved([inp.by]) and kind == "approve":
+            return None  # the incident commander's emergency approval
+        check = check_approval(
+            self._approval_policy(),
+            self.directory,
+            by=inp.by,
+            author=self.inp.author,
+            already_approved_by=[a.by for a in self.state.approvals],
+            kind=kind,  # type: ignore[arg-type]
+            awaiting=awaiting,
+            extra_requirements=self.extras,
+        )
+        return None if check.accepted else check.reason
+
     def _decide(self, inp: ApprovalInput, decision: str) -> PromotionState:
-        refusal = self._refusal(inp)
+        refusal = self._refusal(inp, decision)
         if refusal is not None:
-            self.keeper.log(f"{decision} refused: {refusal}", by=inp.by)
+            if self.controlled:
+                self.keeper.audit(inp.by, decision, accepted=False, reason=refusal)
+            else:
+                self.keeper.log(f"{decision} refused: {refusal}", by=inp.by)
             return self.state
         self.state.approvals.append(
             ApprovalRecord(
@@ -476,7 +669,11 @@ class PromotionWorkflow:
                 comment=inp.comment,
             )
         )
-        self.keeper.log(f"{decision}d" + (f": {inp.comment}" if inp.comment else ""), by=inp.by)
+        if self.controlled:
+            self.keeper.audit(inp.by, decision, reason=inp.comment)
+            self.changed = True
+        else:
+            self.keeper.log(f"{decision}d" + (f": {inp.comment}" if inp.comment else ""), by=inp.by)
         return self.state
 
     @workflow.signal(name="approve")
@@ -493,7 +690,7 @@ class PromotionWorkflow:
 
     @approve_update.validator
     def _validate_approve(self, inp: ApprovalInput) -> None:
-        if (refusal := self._refusal(inp)) is not None:
+        if (refusal := self._refusal(inp, "approve")) is not None:
             raise ApplicationError(f"approval refused: {refusal}", type="ApprovalRefused")
 
     @workflow.update(name="reject")
@@ -502,13 +699,16 @@ class PromotionWorkflow:
 
     @reject_update.validator
     def _validate_reject(self, inp: ApprovalInput) -> None:
-        if (refusal := self._refusal(inp)) is not None:
+        if (refusal := self._refusal(inp, "reject")) is not None:
             raise ApplicationError(f"rejection refused: {refusal}", type="ApprovalRefused")
 
     def _request_abort(self, inp: ActionInput) -> None:
         if self.abort_request is None and self.state.outcome == Outcome.RUNNING:
             self.abort_request = inp
-            self.keeper.log(f"rollback requested: {inp.reason or 'no reason given'}", by=inp.by)
+            if self.controlled:
+                self.keeper.audit(inp.by, "rollback", reason=inp.reason or "no reason given")
+            else:
+                self.keeper.log(f"rollback requested: {inp.reason or 'no reason given'}", by=inp.by)
 
     @workflow.signal(name="abort")
     def abort_signal(self, inp: ActionInput) -> None:
@@ -544,6 +744,67 @@ class PromotionWorkflow:
             self.state.canary.paused = False
             self.state.canary.consecutive_inconclusive = 0
             self.keeper.log("resumed", by=inp.by)
+
+    # --- release control and incident-commander overrides ----------------------------------
+
+    @workflow.signal(name="release_control")
+    def on_release_control(self, snap: ControlSnapshot) -> None:
+        self.release.on_snapshot(snap)
+        self.changed = True
+
+    @workflow.signal(name="lock")
+    def on_lock(self, decision: LockDecision) -> None:
+        self.release.on_lock(decision)
+        self.changed = True
+
+    def _override_refusal(self, inp: OverrideInput) -> str | None:
+        if not self.controlled:
+            return "this promotion predates overrides"
+        if self.state.outcome != Outcome.RUNNING:
+            return f"the promotion has ended ({self.state.outcome.value})"
+        if self.release.snapshot.commander_of(inp.by) is not None:
+            return None
+        if self.directory.is_member(inp.by, "release-manager"):
+            return None
+        active = ", ".join(f"{i.id} (IC {i.commander})" for i in self.release.snapshot.incidents)
+        return (
+            f"{inp.by} may not override: only an active incident's commander "
+            f"({active or 'no active incident'}) or a member of 'release-manager' may"
+        )
+
+    def _apply_override(self, inp: OverrideInput) -> PromotionState:
+        refusal = self._override_refusal(inp)
+        if refusal is not None:
+            self.keeper.audit(inp.by, f"override {inp.kind}", accepted=False, reason=refusal)
+            return self.state
+        self.keeper.audit(inp.by, f"override {inp.kind}", reason=inp.reason)
+        if inp.kind == "bypass_gate":
+            self.bypass_by = inp.by
+        elif inp.kind == "rollback":
+            self._request_abort(ActionInput(by=inp.by, reason=f"override: {inp.reason}"))
+        elif inp.kind in ("pause", "resume"):
+            (self.pause_signal if inp.kind == "pause" else self.resume_signal)(
+                ActionInput(by=inp.by, reason=inp.reason)
+            )
+        elif inp.kind == "skip_soak":
+            self.skip_soak = True
+        elif inp.kind == "promote_now":
+            self.promote_now = True
+        self.changed = True
+        return self.state
+
+    @workflow.update(name="override")
+    def override_update(self, inp: OverrideInput) -> PromotionState:
+        return self._apply_override(inp)
+
+    @override_update.validator
+    def _validate_override(self, inp: OverrideInput) -> None:
+        if (refusal := self._override_refusal(inp)) is not None:
+            raise ApplicationError(f"override refused: {refusal}", type="OverrideRefused")
+
+    @workflow.signal(name="override")
+    def override_signal(self, inp: OverrideInput) -> None:
+        self._apply_override(inp)
 
     @workflow.query(name="state")
     def query_state(self) -> PromotionState:

@@ -6,6 +6,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
+    from rollway.control import AuditEntry
     from rollway.models import AnalysisResult, PromotionState, Stage, TimelineEntry
 
 STAGE_KEY = SearchAttributeKey.for_keyword("RollwayStage")
@@ -25,6 +26,14 @@ class StateKeeper:
         )
         workflow.logger.info("%s: %s", self.state.stage.value, message)
         self._details()
+
+    def audit(self, by: str, action: str, *, accepted: bool = True, reason: str = "") -> None:
+        """Record a decision (who, what, accepted or refused, why) and log it."""
+        self.state.audit.append(
+            AuditEntry(at=workflow.now(), by=by, action=action, accepted=accepted, reason=reason)
+        )
+        verdict = "" if accepted else "refused: "
+        self.log(f"{verdict}{action}" + (f" ({reason})" if reason else ""), by=by)
 
     def enter(self, stage: Stage, message: str) -> None:
         self.state.stage = stage

@@ -53,7 +53,11 @@ class ApprovalPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     required: int = Field(default=1, ge=0, description="Distinct approvals needed.")
-    groups: list[str] = Field(default_factory=list, description="Groups whose members count.")
+    groups: list[str] = Field(
+        default_factory=list,
+        description="Groups whose members count; empty means anyone may approve (except the "
+        "author, unless allow_author).",
+    )
     allow_author: bool = Field(default=False, description="May the change's author approve?")
     timeout: Duration | None = Field(default=None, description="How long to wait, e.g. '24h'.")
     on_timeout: Literal["reject", "escalate"] = "reject"
@@ -62,11 +66,6 @@ class ApprovalPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ApprovalPolicy:
-        if self.required > 0 and not self.groups:
-            raise ValueError(
-                f"approvals.groups is empty but required is {self.required}; list the groups "
-                "allowed to approve, e.g. groups: [release-managers], or set required: 0"
-            )
         if self.timeout is not None and self.timeout <= timedelta(0):
             raise ValueError("approvals.timeout must be positive, e.g. '24h'")
         if self.remind_every is not None and self.remind_every <= timedelta(0):
@@ -164,7 +163,15 @@ class RequirementProgress(BaseModel):
         """`'1/2 from release-managers (alice)'`."""
         who = f" ({', '.join(self.approved_by)})" if self.approved_by else ""
         why = f" [{self.reason}]" if self.reason else ""
-        return f"{len(self.approved_by)}/{self.count} from {' or '.join(self.groups)}{why}{who}"
+        return f"{len(self.approved_by)}/{self.count} from {self.source()}{why}{who}"
+
+    def source(self) -> str:
+        """`'release-managers or vp'`, or `'anyone'` when no group is named."""
+        return " or ".join(self.groups) if self.groups else "anyone"
+
+    def admits(self, directory: GroupDirectory, user: str) -> bool:
+        """May `user` count toward this requirement?"""
+        return not self.groups or any(directory.is_member(user, g) for g in self.groups)
 
 
 class ApprovalProgress(BaseModel):
@@ -252,10 +259,7 @@ def approval_progress(
             ignored[user] = "author cannot approve their own change"
             continue
         approvers.append(user)
-    eligible = [
-        [i for i, r in enumerate(reqs) if any(directory.is_member(u, g) for g in r.groups)]
-        for u in approvers
-    ]
+    eligible = [[i for i, r in enumerate(reqs) if r.admits(directory, u)] for u in approvers]
     owner = _match(eligible, [r.count for r in reqs])
     got: dict[int, list[str]] = {i: [] for i in range(len(reqs))}
     counted = []
@@ -269,7 +273,7 @@ def approval_progress(
             ignored[user] = "the requirements this approver can satisfy are already met"
     done = [r.model_copy(update={"approved_by": got[i]}) for i, r in enumerate(reqs)]
     still = [
-        f"{r.missing} more from {' or '.join(r.groups)}" + (f" ({r.reason})" if r.reason else "")
+        f"{r.missing} more from {r.source()}" + (f" ({r.reason})" if r.reason else "")
         for r in done
         if r.missing
     ]
@@ -306,7 +310,7 @@ def check_approval(
         return ApprovalCheck(accepted=False, reason="no user given")
     reqs = _requirements(policy, extra_requirements)
     all_groups = sorted({g for r in reqs for g in r.groups})
-    in_groups = any(directory.is_member(by, g) for g in all_groups)
+    in_groups = any(r.admits(directory, by) for r in reqs)
     is_author = author is not None and _key(by) == _key(author)
     if kind == "reject":
         if is_author:

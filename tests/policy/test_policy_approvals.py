@@ -122,9 +122,17 @@ def test_no_approvals_required(directory: GroupDirectory) -> None:
     assert approval_progress(none, directory, approved_by=[], author=None).satisfied
 
 
+def test_no_groups_means_anyone_but_the_author(directory: GroupDirectory) -> None:
+    anyone = ApprovalPolicy(required=2)
+    ok, why = approve(directory, "stranger", [], policy=anyone)
+    assert ok, why
+    ok, why = approve(directory, "alice", [], policy=anyone, author="alice")
+    assert not ok and "author" in why
+    progress = approval_progress(anyone, directory, approved_by=["x", "y"], author=None)
+    assert progress.satisfied and "from anyone" in progress.summary
+
+
 def test_policy_validation_messages() -> None:
-    with pytest.raises(ValidationError, match="list the groups"):
-        ApprovalPolicy(required=2)
     with pytest.raises(ValidationError, match="on_timeout: escalate"):
         ApprovalPolicy.model_validate(
             {"required": 1, "groups": ["rm"], "escalate_to": ["managers"]}

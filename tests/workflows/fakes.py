@@ -30,6 +30,7 @@ from rollway.models import (
     WeightInput,
 )
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
+from rollway.policy import GroupDirectory
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FakeWorld:
     verdicts: list[str] = field(default_factory=list)  # consumed one per analysis; then "pass"
     fail: dict[str, str] = field(default_factory=dict)  # activity name -> error message
     scan_passed: bool = True
+    groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
 
     def status(self, target: Target) -> DeploymentStatus:
         env = target.environment
@@ -132,6 +134,10 @@ class FakeWorld:
             world._maybe_fail("smoke")
             return SmokeResult(passed=True, results=["GET /healthz: ok"])
 
+        @activity.defn(name="load_groups")
+        async def load_groups(service: str) -> GroupDirectory:
+            return GroupDirectory(groups=world.groups)
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -160,4 +166,5 @@ class FakeWorld:
             platform_status,
             smoke_test,
             analyze,
+            load_groups,
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +28,7 @@ from rollway.spec_loader import parse_pipeline
 from tests.histories.record import save_history
 from tests.workflows.fakes import FakeWorld
 from workflows.promotion import PromotionWorkflow
+from workflows.release_control import ReleaseControlWorkflow
 
 
 def pipeline(**overrides: Any) -> dict[str, Any]:
@@ -63,15 +65,28 @@ async def running(
 ) -> AsyncIterator[WorkflowHandle[Any, PromotionResult]]:
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        client, task_queue=queue, workflows=[PromotionWorkflow], activities=world.activities()
+        client,
+        task_queue=queue,
+        workflows=[PromotionWorkflow, ReleaseControlWorkflow],
+        activities=world.activities(),
     ):
         inp = PromotionInput(
-            service="demo", version="v2", commit="abc1234", pipeline=parse_pipeline(spec)
+            service="demo",
+            version="v2",
+            commit="abc1234",
+            pipeline=parse_pipeline(spec),
+            release_control=f"release-control-{queue}",
         )
         handle = await client.start_workflow(
             PromotionWorkflow.run, inp, id=f"promote-demo-{uuid.uuid4()}", task_queue=queue
         )
-        yield handle
+        try:
+            yield handle
+        finally:
+            # A release-control workflow left with a pending task (its worker gone) would
+            # stop the shared time-skipping server from skipping time in later tests.
+            with contextlib.suppress(RPCError):
+                await client.get_workflow_handle(f"release-control-{queue}").terminate()
 
 
 async def query_state(handle: WorkflowHandle[Any, Any]) -> PromotionState:
@@ -106,7 +121,8 @@ async def test_happy_path_runs_every_stage_in_order(ts_client: Client) -> None:
         await wait_stage(h, "approval")
         await h.signal("approve", ApprovalInput(by="alice", comment="lgtm"))
         result = await h.result()
-        state = await query_state(h)
+        state = result.state
+        assert state is not None
         save_history(await h.fetch_history(), "timeskip-happy-path")
     assert result.outcome == Outcome.PROMOTED
     assert world.stable["production"] == "v2" and world.stable["staging"] == "v2"
@@ -163,7 +179,8 @@ async def test_approval_before_the_gate_is_refused_and_recorded(ts_client: Clien
     async with running(ts_client, world, pipeline()) as h:
         await h.signal("approve", ApprovalInput(by="early"))
         result = await h.result()
-        state = await query_state(h)
+        state = result.state
+        assert state is not None
     assert result.outcome == Outcome.FAILED
     assert state.approvals == []
     assert any("refused" in e.message and e.by == "early" for e in state.timeline)
@@ -180,7 +197,8 @@ async def test_two_failed_analyses_roll_back_automatically(ts_client: Client) ->
     world = FakeWorld(verdicts=["pass", "fail", "fail"])
     async with running(ts_client, world, pipeline(approval=None)) as h:
         result = await h.result()
-        state = await query_state(h)
+        state = result.state
+        assert state is not None
         save_history(await h.fetch_history(), "timeskip-auto-rollback")
     assert result.outcome == Outcome.ROLLED_BACK
     assert "2 time(s) in a row" in result.reason

@@ -1,0 +1,174 @@
+"""Release control payloads: incidents, manual freezes, the production lock, overrides, audit.
+
+`ReleaseControlWorkflow` (one per environment, id `release-control-<environment>`)
+holds incidents and manual freezes and grants the per-service production lock;
+promotions subscribe to it and receive a `ControlSnapshot` on every change.
+All inputs are plain JSON, so `temporal workflow update execute --name
+declare_incident --input '{"id": "INC-7", "severity": "SEV-1", "commander": "ic-alice"}'`
+works without our CLI.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
+
+
+def control_workflow_id(environment: str) -> str:
+    """The release-control workflow of an environment."""
+    return f"release-control-{environment}"
+
+
+def normalize_severity(value: str | int) -> str:
+    """'sev1', 'SEV-1', 1 -> 'SEV-1'; anything else is a clear error."""
+    m = re.fullmatch(r"(?i)\s*(?:sev)?[-_ ]?([1-4])\s*", str(value))
+    if not m:
+        raise ValueError(f"severity '{value}' is not one of {', '.join(SEVERITIES)}")
+    return f"SEV-{m.group(1)}"
+
+
+class Incident(BaseModel):
+    id: str
+    severity: str
+    commander: str
+    summary: str = ""
+    declared_by: str
+    declared_at: datetime
+
+
+class ManualFreeze(BaseModel):
+    id: str
+    reason: str
+    by: str
+    at: datetime
+    until: datetime | None = None
+
+
+class ControlSnapshot(BaseModel):
+    """What promotions in an environment must know: active incidents and manual freezes."""
+
+    environment: str
+    incidents: list[Incident] = Field(default_factory=list)
+    freezes: list[ManualFreeze] = Field(default_factory=list)
+    revision: int = 0
+
+    def commander_of(self, user: str) -> Incident | None:
+        """The active incident `user` commands, if any."""
+        return next((i for i in self.incidents if i.commander.lower() == user.lower()), None)
+
+
+# --- human inputs (updates on the release-control workflow) ---------------------------
+
+
+class DeclareIncidentInput(BaseModel):
+    id: str = Field(min_length=1)
+    severity: str
+    commander: str = Field(min_length=1)
+    summary: str = ""
+    by: str = "unknown"
+
+    @field_validator("severity")
+    @classmethod
+    def _sev(cls, v: str) -> str:
+        return normalize_severity(v)
+
+
+class ResolveIncidentInput(BaseModel):
+    id: str = Field(min_length=1)
+    by: str = "unknown"
+    reason: str = ""
+
+
+class FreezeInput(BaseModel):
+    id: str = Field(default="manual", min_length=1)
+    reason: str = Field(min_length=1, description="Why deploys stop; shown to everyone waiting.")
+    by: str = "unknown"
+    until: datetime | None = None
+
+
+class UnfreezeInput(BaseModel):
+    id: str = Field(default="manual", min_length=1)
+    by: str = "unknown"
+    reason: str = ""
+
+
+# --- promotion <-> release control ----------------------------------------------------
+
+
+class SubscribeInput(BaseModel):
+    workflow_id: str
+    service: str
+
+
+class LockRequest(BaseModel):
+    """A promotion asks for its service's production lock."""
+
+    workflow_id: str
+    service: str
+    commit: str
+    on_conflict: Literal["supersede", "queue"] = "supersede"
+
+
+class LockStageInput(BaseModel):
+    """The holder reports its stage: once past approval it can no longer be superseded."""
+
+    workflow_id: str
+    service: str
+    stage: Literal["approval", "production"]
+
+
+class LockRelease(BaseModel):
+    workflow_id: str
+    service: str
+
+
+class LockDecision(BaseModel):
+    """Sent to a promotion: the lock is granted, queued behind `holder`, or superseded."""
+
+    status: Literal["granted", "queued", "superseded"]
+    holder: str | None = None
+    superseded_by: str | None = None
+
+
+class LockHolder(BaseModel):
+    workflow_id: str
+    commit: str
+    stage: Literal["approval", "production"] = "approval"
+
+
+# --- overrides and audit (on promotions) -------------------------------------------------
+
+OverrideKind = Literal["bypass_gate", "rollback", "pause", "resume", "skip_soak", "promote_now"]
+
+
+class OverrideInput(BaseModel):
+    """An incident commander's (or release manager's) override of one promotion."""
+
+    by: str = Field(min_length=1)
+    kind: OverrideKind
+    reason: str = Field(min_length=1, description="Required: every override is audited.")
+
+
+class AuditEntry(BaseModel):
+    """One decision: who, when, what, accepted or refused, and why."""
+
+    at: datetime
+    by: str
+    action: str
+    accepted: bool = True
+    reason: str = ""
+
+
+class ReleaseControlState(BaseModel):
+    """The release-control workflow's whole state (carried across continue-as-new)."""
+
+    snapshot: ControlSnapshot
+    subscribers: dict[str, str] = Field(default_factory=dict, description="workflow id -> service")
+    locks: dict[str, LockHolder] = Field(default_factory=dict, description="service -> holder")
+    queues: dict[str, list[LockRequest]] = Field(default_factory=dict)
+    audit: list[AuditEntry] = Field(default_factory=list)

@@ -1,0 +1,187 @@
+"""A promotion's side of release control: subscription, production lock, gate, incident halt.
+
+Used by `PromotionWorkflow` for executions that carry the `release-control` patch.
+The release-control workflow pushes `ControlSnapshot`s and `LockDecision`s by
+signal; this class keeps the latest of each and evaluates the pure release
+policy (`rollway.policy`) against `workflow.now()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from rollway.control import (
+        ControlSnapshot,
+        Incident,
+        LockDecision,
+        LockRelease,
+        LockRequest,
+        LockStageInput,
+        ReleaseControlState,
+        SubscribeInput,
+        control_workflow_id,
+    )
+    from rollway.models import GateState, PromotionInput
+    from rollway.policy import GateDecision, IncidentFreeze, ReleasePolicy, evaluate_gate
+
+DEFAULT_HALTING = ("SEV-1", "SEV-2")
+
+
+class ReleaseParticipant:
+    """Talks to the environment's `ReleaseControlWorkflow` on behalf of one promotion."""
+
+    def __init__(self, inp: PromotionInput, environment: str, policy: ReleasePolicy | None) -> None:
+        self.inp = inp
+        self.environment = environment
+        self.policy = policy
+        self.control_id = inp.release_control or control_workflow_id(environment)
+        self.snapshot = ControlSnapshot(environment=environment)
+        self.lock: LockDecision | None = None
+        self.joined = False
+        self.revision_seen = -1
+
+    # --- messages from release control (called by the workflow's signal handlers) ------
+
+    def on_snapshot(self, snap: ControlSnapshot) -> None:
+        if snap.revision >= self.snapshot.revision:
+            self.snapshot = snap
+
+    def on_lock(self, decision: LockDecision) -> None:
+        self.lock = decision
+
+    # --- talking to release control ---------------------------------------------------------
+
+    async def join(self) -> None:
+        """Start the environment's release control if needed, subscribe, ask for the lock."""
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # it runs already: usual case
+            await workflow.start_child_workflow(
+                "ReleaseControlWorkflow",
+                ReleaseControlState(snapshot=ControlSnapshot(environment=self.environment)),
+                id=self.control_id,
+                task_queue=workflow.info().task_queue,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        me = workflow.info().workflow_id
+        handle = workflow.get_external_workflow_handle(self.control_id)
+        await handle.signal("subscribe", SubscribeInput(workflow_id=me, service=self.inp.service))
+        await handle.signal(
+            "request_lock",
+            LockRequest(
+                workflow_id=me,
+                service=self.inp.service,
+                commit=self.inp.commit,
+                on_conflict=self.inp.pipeline.lock,
+            ),
+        )
+        self.joined = True
+
+    async def enter_production(self) -> None:
+        """Past approval: from now on a newer commit queues instead of superseding."""
+        await self._signal(
+            "lock_stage",
+            LockStageInput(
+                workflow_id=workflow.info().workflow_id,
+                service=self.inp.service,
+                stage="production",
+            ),
+        )
+
+    async def leave(self) -> None:
+        if self.joined:
+            await self._signal(
+                "release_lock",
+                LockRelease(workflow_id=workflow.info().workflow_id, service=self.inp.service),
+            )
+
+    async def _signal(self, name: str, arg: object) -> None:
+        await workflow.get_external_workflow_handle(self.control_id).signal(name, arg)
+
+    # --- policy ---------------------------------------------------------------------------
+
+    def halting_severities(self) -> set[str]:
+        """Severities that halt canaries and close the gate: the policy's, else SEV-1/2."""
+        if self.policy is not None:
+            declared = {
+                sev
+                for f in self.policy.freezes.root
+                if isinstance(f, IncidentFreeze)
+                for sev in f.severities
+            }
+            if declared:
+                return declared
+        return set(DEFAULT_HALTING)
+
+    def halting_incident(self) -> Incident | None:
+        sevs = self.halting_severities()
+        return next((i for i in self.snapshot.incidents if i.severity in sevs), None)
+
+    def emergency_approved(self, approvers: list[str]) -> bool:
+        """An approver commands an active incident of a severity the emergency path accepts."""
+        em = self.policy.emergency if self.policy else None
+        if em is None:
+            return False
+        return any(
+            (inc := self.snapshot.commander_of(a)) is not None and inc.severity in em.severities
+            for a in approvers
+        )
+
+    def gate(self, approvers: list[str], bypass: bool) -> GateDecision:
+        """The release gate now: windows, freezes (policy and manual), incidents, day rules."""
+        now = workflow.now()
+        policy = self.policy or ReleasePolicy()
+        incident_sevs = [i.severity for i in self.snapshot.incidents]
+        if self.policy is None or not any(
+            isinstance(f, IncidentFreeze) for f in policy.freezes.root
+        ):
+            # Without an incident freeze in the policy, SEV-1/SEV-2 still close production.
+            incident_sevs = [s for s in incident_sevs if s in self.halting_severities()]
+        decision = evaluate_gate(
+            policy,
+            now,
+            hotfix=self.inp.hotfix,
+            emergency_approved=self.emergency_approved(approvers),
+            bypass=bypass,
+            active_incident_severities=incident_sevs,
+        )
+        reasons = list(decision.reasons)
+        if not bypass and decision.path != "emergency":
+            if not any(isinstance(f, IncidentFreeze) for f in policy.freezes.root):
+                reasons += [
+                    f"active {i.severity} incident {i.id} (IC {i.commander}): production is locked"
+                    for i in self.snapshot.incidents
+                    if i.severity in self.halting_severities()
+                ]
+            reasons += [
+                f"manual freeze '{f.id}' by {f.by}: {f.reason}"
+                for f in self.snapshot.freezes
+                if f.until is None or f.until > now
+            ]
+        if reasons != decision.reasons:
+            decision = decision.model_copy(update={"open": False, "reasons": reasons})
+        return decision
+
+    @staticmethod
+    def gate_state(decision: GateDecision, needed: list[str]) -> GateState:
+        return GateState(
+            open=decision.open,
+            path=decision.path,
+            reasons=decision.reasons,
+            notes=decision.notes,
+            wait_until=decision.wait_until,
+            approvals_needed=needed,
+        )
+
+    def wait_for(self, decision: GateDecision) -> float | None:
+        """Seconds until time alone could change the gate (None: only an event can)."""
+        now = workflow.now()
+        candidates = [decision.wait_until] if decision.wait_until else []
+        candidates += [f.until for f in self.snapshot.freezes if f.until and f.until > now]
+        if not candidates:
+            return None
+        return max(1.0, (min(candidates) - now + timedelta(seconds=1)).total_seconds())
