@@ -17,6 +17,7 @@ from activities.platform import (
     set_weight,
     wait_ready,
 )
+from activities.release_control import ensure_release_control
 from activities.scan import scan_gate
 from activities.smoke import smoke_test
 from workflows.promotion import PromotionWorkflow
@@ -29,6 +30,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     archive_audit,
     build,
     deploy,
+    ensure_release_control,
     load_groups,
     platform_status,
     promote,

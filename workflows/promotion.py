@@ -102,6 +102,7 @@ class PromotionWorkflow:
         self.skip_soak = False
         self.promote_now = False
         self.halt_logged: str | None = None
+        self.emergency = False  # took the emergency path: its own incident does not halt it
 
     # --- the pipeline -------------------------------------------------------------
 
@@ -337,6 +338,7 @@ class PromotionWorkflow:
             else:
                 break
             await self._wait_change(timeout)
+        self.emergency = decision.path == "emergency"
         await self.release.enter_production()
         self.keeper.log(
             f"release gate open ({decision.path})"
@@ -463,7 +465,7 @@ class PromotionWorkflow:
 
     def _halted(self) -> bool:
         """An active incident holds the canary at its step boundary (analysis stays armed)."""
-        inc = self.release.halting_incident() if self.controlled else None
+        inc = self.release.halting_incident() if self.controlled and not self.emergency else None
         c = self.state.canary
         label = f"{inc.severity} {inc.id} (IC {inc.commander})" if inc else None
         if label != self.halt_logged:

@@ -8,14 +8,12 @@ policy (`rollway.policy`) against `workflow.now()`.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.release_control import EnsureControlInput
     from rollway.control import (
         ControlSnapshot,
         Incident,
@@ -23,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
         LockRelease,
         LockRequest,
         LockStageInput,
-        ReleaseControlState,
         SubscribeInput,
         control_workflow_id,
     )
@@ -59,14 +56,13 @@ class ReleaseParticipant:
 
     async def join(self) -> None:
         """Start the environment's release control if needed, subscribe, ask for the lock."""
-        with contextlib.suppress(WorkflowAlreadyStartedError):  # it runs already: usual case
-            await workflow.start_child_workflow(
-                "ReleaseControlWorkflow",
-                ReleaseControlState(snapshot=ControlSnapshot(environment=self.environment)),
-                id=self.control_id,
-                task_queue=workflow.info().task_queue,
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
+        # An activity, not a child workflow: release control outlives every promotion.
+        await workflow.execute_activity(
+            "ensure_release_control",
+            EnsureControlInput(workflow_id=self.control_id, environment=self.environment),
+            result_type=str,
+            start_to_close_timeout=timedelta(seconds=30),
+        )
         me = workflow.info().workflow_id
         handle = workflow.get_external_workflow_handle(self.control_id)
         await handle.signal("subscribe", SubscribeInput(workflow_id=me, service=self.inp.service))

@@ -14,6 +14,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.release_control import ensure_release_control
 from rollway.models import (
     AnalysisInput,
     AnalysisResult,
@@ -167,4 +168,5 @@ class FakeWorld:
             smoke_test,
             analyze,
             load_groups,
+            ensure_release_control,
         ]
