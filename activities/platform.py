@@ -5,8 +5,16 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import platform_errors
-from rollway.models import DeployInput, PlatformInput, WaitReadyInput, WeightInput
-from rollway.platform.base import DeploymentStatus, DeployRequest, Platform
+from rollway.models import (
+    ArgoSyncInput,
+    DeployInput,
+    PlatformInput,
+    UndoInput,
+    WaitReadyInput,
+    WeightInput,
+)
+from rollway.platform.base import DeploymentStatus, DeployRequest, Platform, PlatformError
+from rollway.platform.kubernetes import ArgoCDSyncResult, KubernetesPlatform
 from rollway.platform.registry import platform_for
 
 
@@ -56,3 +64,23 @@ def rollback(inp: PlatformInput) -> DeploymentStatus:
 def platform_status(inp: PlatformInput) -> DeploymentStatus:
     with platform_errors():
         return _platform(inp).status(inp.target)
+
+
+@activity.defn(name="undo")
+def undo(inp: UndoInput) -> DeploymentStatus:
+    """Return stable to its previous version (an earlier wave that must be rolled back)."""
+    with platform_errors():
+        return _platform(inp).undo(inp.target, inp.to_version)
+
+
+@activity.defn(name="argocd_sync")
+def argocd_sync(inp: ArgoSyncInput) -> ArgoCDSyncResult:
+    """Staging through Argo CD: sync the Application to the commit, wait Synced and Healthy."""
+    with platform_errors():
+        platform = _platform(inp)
+        if not isinstance(platform, KubernetesPlatform):
+            raise PlatformError(
+                f"{inp.target.label()}: Argo CD staging needs the kubernetes platform",
+                retryable=False,
+            )
+        return platform.sync_argocd(inp.target, inp.revision, lambda m: activity.heartbeat(m))

@@ -189,6 +189,9 @@ class PromotionState(BaseModel):
     approvals_required: int = 0
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     canary: CanaryState | None = None
+    waves: list[WaveState] = Field(
+        default_factory=list, description="Per-cluster progress (multi-cluster environments)."
+    )
     gate: GateState | None = None
     lock: str = Field(default="", description="The production lock: granted, queued behind …")
     superseded_by: str | None = None
@@ -246,6 +249,27 @@ class DeployInput(PlatformInput):
     version: str
     artifact: str
     commit: str = ""
+
+
+class UndoInput(PlatformInput):
+    """Return stable to its previous version (or `to_version`), as `rollout undo` does."""
+
+    to_version: str | None = None
+
+
+class ArgoSyncInput(PlatformInput):
+    """Sync the environment's Argo CD Application to `revision` and wait until healthy."""
+
+    revision: str
+
+
+class WaveState(BaseModel):
+    """One cluster of a multi-cluster environment, rolled in declared order."""
+
+    cluster: str
+    status: Literal["pending", "canary", "promoted", "rolled_back", "undone"] = "pending"
+    version: str | None = None
+    weight: int = 0
 
 
 class WaitReadyInput(PlatformInput):
@@ -324,6 +348,7 @@ __all__ = [
     "ApprovalInput",
     "ApprovalRecord",
     "ArchiveInput",
+    "ArgoSyncInput",
     "AuditEntry",
     "BuildInput",
     "BuildResult",
@@ -344,7 +369,9 @@ __all__ = [
     "SmokeResult",
     "Stage",
     "TimelineEntry",
+    "UndoInput",
     "WaitReadyInput",
+    "WaveState",
     "WeightInput",
 ]
 

@@ -281,6 +281,15 @@ class PipelineSpec(SpecModel):
                 raise _sub(
                     where, f"environment '{env}' is not declared in 'environments' ({known})"
                 )
+        production = self.environments[self.canary.environment].platform
+        if isinstance(production, KubernetesPlatformConfig):
+            partial = [s.weight for s in self.canary.steps if s.weight < 100]
+            if partial and not production.supports_partial_weights:
+                raise _sub(
+                    "canary.steps",
+                    f"the {production.strategy} strategy moves all traffic at once; "
+                    f"weights {partial} cannot be honoured: use steps: [{{weight: 100, soak: …}}]",
+                )
         uses_local = any(e.platform.kind == "local" for e in self.environments.values())
         if uses_local and self.run is None:
             raise _sub("run", "the local platform needs 'run.command' to start the service")

@@ -15,6 +15,7 @@ from activities.platform import (
     promote,
     rollback,
     set_weight,
+    undo,
     wait_ready,
 )
 from activities.release_control import ensure_release_control
@@ -39,5 +40,6 @@ ACTIVITIES: list[Callable[..., Any]] = [
     scan_gate,
     set_weight,
     smoke_test,
+    undo,
     wait_ready,
 ]

@@ -54,3 +54,11 @@ def wait_ready_options(timeout: timedelta) -> dict[str, Any]:
         "heartbeat_timeout": timedelta(seconds=30),
         "retry_policy": RetryPolicy(maximum_attempts=3),
     }
+
+
+def argocd_options(timeout: timedelta) -> dict[str, Any]:
+    return {
+        "start_to_close_timeout": timeout + timedelta(minutes=1),
+        "heartbeat_timeout": timedelta(seconds=60),
+        "retry_policy": RetryPolicy(maximum_attempts=3),
+    }

@@ -24,9 +24,11 @@ with workflow.unsafe.imports_passed_through():
         ActionInput,
         AnalysisInput,
         AnalysisResult,
+        AnalysisSegment,
         ApprovalInput,
         ApprovalRecord,
         ArchiveInput,
+        ArgoSyncInput,
         BuildInput,
         BuildResult,
         CanaryState,
@@ -41,10 +43,14 @@ with workflow.unsafe.imports_passed_through():
         SmokeInput,
         SmokeResult,
         Stage,
+        UndoInput,
         WaitReadyInput,
+        WaveState,
         WeightInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
+    from rollway.platform.kubernetes.argocd import ArgoCDSyncResult
+    from rollway.platform.kubernetes.config import KubernetesPlatformConfig
     from rollway.policy import (
         ApprovalPolicy,
         ApprovalRequirement,
@@ -102,6 +108,8 @@ class PromotionWorkflow:
         self.skip_soak = False
         self.promote_now = False
         self.halt_logged: str | None = None
+        self.segments: list[AnalysisSegment] = []  # this canary's steps, for the judge
+        self.promoted_reason = ""
         self.emergency = False  # took the emergency path: its own incident does not halt it
 
     # --- the pipeline -------------------------------------------------------------
@@ -222,6 +230,10 @@ class PromotionWorkflow:
         self.keeper.enter(Stage.STAGING, f"deploying to {stg.environment}")
         target = Target(service=self.inp.service, environment=stg.environment)
         env = self._platform_input(target)
+        platform = env.environment.platform
+        if isinstance(platform, KubernetesPlatformConfig) and platform.argocd is not None:
+            await self._argocd_staging(env, platform.argocd.timeout)
+            return
         status = await self._deploy(env, artifact)
         if status.canary is not None:
             smoke_url = status.canary.endpoint or status.frontend_url or ""
@@ -240,6 +252,32 @@ class PromotionWorkflow:
             await self._call("set_weight", WeightInput(**env.model_dump(), weight=100))
             await self._call("promote", env)
         self.keeper.log(f"{stg.environment} runs {self.inp.version}")
+
+    async def _argocd_staging(self, env: PlatformInput, sync_timeout: timedelta) -> None:
+        """Seeds 000/004: Argo CD syncs staging to the commit; then the smoke checks run."""
+        stg = self.spec.staging
+        assert stg is not None
+        synced = await self._activity(
+            "argocd_sync",
+            ArgoSyncInput(**env.model_dump(), revision=self.inp.commit),
+            ArgoCDSyncResult,
+            options.argocd_options(sync_timeout),
+            what="Argo CD sync",
+        )
+        self.keeper.log(
+            f"Argo CD {synced.application} synced to {synced.synced_revision or synced.revision} "
+            f"({synced.health_status})"
+        )
+        status = await self._call("platform_status", env)
+        if stg.smoke and status.frontend_url:
+            smoke = await self._activity(
+                "smoke_test",
+                SmokeInput(base_url=status.frontend_url, checks=stg.smoke, retries=stg.retries),
+                SmokeResult,
+                options.SMOKE,
+                what="staging smoke checks",
+            )
+            self.keeper.log("smoke checks passed: " + ", ".join(smoke.results))
 
     async def approval(self) -> None:
         spec = self.spec.approval
@@ -392,36 +430,93 @@ class PromotionWorkflow:
         return [a.by for a in self.state.approvals if a.decision == "approve"]
 
     async def canary(self, artifact: str) -> None:
+        """The production ramp, cluster by cluster (one wave unless the platform names more)."""
         spec = self.spec.canary
-        target = Target(service=self.inp.service, environment=spec.environment)
-        env = self._platform_input(target)
         self.keeper.enter(Stage.CANARY, f"canary in {spec.environment}")
         self.state.canary = CanaryState(
             environment=spec.environment, steps=[s.weight for s in spec.steps]
         )
+        clusters = self._clusters()
+        self.state.waves = [WaveState(cluster=c) for c in clusters if c is not None]
+        done: list[tuple[PlatformInput, str | None]] = []
+        for cluster in clusters:
+            env = self._platform_input(
+                Target(service=self.inp.service, environment=spec.environment, cluster=cluster)
+            )
+            try:
+                previous = await self._wave(env, artifact)
+            except _Stop as stop:
+                if done:
+                    await self._undo_waves(done, stop)
+                raise
+            done.append((env, previous))
+        raise _Stop(Outcome.PROMOTED, self.promoted_reason)
+
+    async def _wave(self, env: PlatformInput, artifact: str) -> str | None:
+        """Canary and promotion in one target; returns the stable version it replaced."""
+        c = self.state.canary
+        assert c is not None
+        wave = self._wave_state(env.target)
         before = await self._call("platform_status", env)
         self.state.stable_version = before.stable.version if before.stable else None
+        if wave is not None:
+            wave.status, wave.version = "canary", self.state.stable_version
         if self.state.stable_version == self.inp.version and before.canary is None:
-            raise _Stop(Outcome.PROMOTED, f"{self.inp.version} is already the stable version")
+            self.promoted_reason = f"{self.inp.version} is already the stable version"
+            if wave is not None:
+                wave.status = "promoted"
+            return None
+        previous = self.state.stable_version
         status = await self._deploy(env, artifact)
         if status.stable is None:
             self.keeper.log("no stable version yet: the first version goes straight to 100%")
             await self._promote(env)
-            return
+            return None
         canary_from = workflow.now()
-        for i, step in enumerate(spec.steps):
+        self.segments = []
+        for i, step in enumerate(self.spec.canary.steps):
             if self.abort_request is not None:
                 await self._auto_rollback(env, self._abort_reason())
             if self.promote_now:
                 break
-            self.state.canary.step = i
+            c.step = i
             await self._call("set_weight", WeightInput(**env.model_dump(), weight=step.weight))
-            self.state.canary.weight = step.weight
+            self.segments.append(AnalysisSegment(weight=step.weight, started_at=workflow.now()))
+            c.weight = step.weight
+            if wave is not None:
+                wave.weight = step.weight
             self.keeper.log(f"canary at {step.weight}%, soaking {format_duration(step.soak)}")
-            reason = await self._soak(target, env, step.soak, canary_from)
+            reason = await self._soak(env.target, env, step.soak, canary_from)
             if reason is not None:
                 await self._auto_rollback(env, reason)
         await self._promote(env)
+        return previous
+
+    def _clusters(self) -> list[str | None]:
+        """The clusters of the canary environment in rollout order ([None]: just one)."""
+        platform = self.spec.environments[self.spec.canary.environment].platform
+        if isinstance(platform, KubernetesPlatformConfig) and platform.clusters:
+            return [c.name for c in platform.clusters]
+        return [None]
+
+    def _wave_state(self, target: Target) -> WaveState | None:
+        return next((w for w in self.state.waves if w.cluster == target.cluster), None)
+
+    async def _undo_waves(self, done: list[tuple[PlatformInput, str | None]], stop: _Stop) -> None:
+        """A later wave failed: every earlier cluster returns to its previous version."""
+        undone = []
+        for env, previous in reversed(done):
+            await workflow.execute_activity(
+                "undo",
+                UndoInput(**env.model_dump(), to_version=previous),
+                result_type=DeploymentStatus,
+                **options.ROLLBACK,
+            )
+            if (wave := self._wave_state(env.target)) is not None:
+                wave.status, wave.version = "undone", previous
+            undone.append(f"{env.target.cluster} -> {previous}")
+        self.keeper.log("earlier waves returned to their previous version: " + ", ".join(undone))
+        stop.reason += f"; earlier waves undone ({', '.join(undone)})"
 
     # --- canary helpers ---------------------------------------------------------------
 
@@ -434,7 +529,7 @@ class PromotionWorkflow:
         assert c is not None
         interval = analysis.interval.total_seconds()
         end = workflow.now() + soak
-        need_pass = bool(analysis.metrics) and soak > timedelta(0)
+        need_pass = analysis.active and soak > timedelta(0)
         last: AnalysisResult | None = None
         while True:
             self.changed = False
@@ -450,7 +545,7 @@ class PromotionWorkflow:
                 await workflow.wait_condition(lambda: self.abort_request is not None, timeout=wait)
             if self.abort_request is not None:
                 return self._abort_reason()
-            if not analysis.metrics or workflow.now() < canary_from + analysis.initial_delay:
+            if not analysis.active or workflow.now() < canary_from + analysis.initial_delay:
                 continue
             last = await self._analyse(target, env, interval)
             if c.consecutive_failures >= analysis.failure_limit:
@@ -492,6 +587,8 @@ class PromotionWorkflow:
             weight=c.weight,
             analysis=self.spec.canary.analysis,
             window_s=max(interval, 5.0),
+            segments=list(self.segments),
+            canary_started_at=self.segments[0].started_at if self.segments else None,
         )
         try:
             result: AnalysisResult = await workflow.execute_activity(
@@ -514,6 +611,8 @@ class PromotionWorkflow:
         await self._rollback_target(env)
         if self.state.canary:
             self.state.canary.weight = 0
+        if (wave := self._wave_state(env.target)) is not None:
+            wave.status, wave.weight = "rolled_back", 0
         raise _Stop(Outcome.ROLLED_BACK, reason)
 
     async def _promote(self, env: PlatformInput) -> None:
@@ -524,9 +623,10 @@ class PromotionWorkflow:
             self.state.canary.weight = 100
         retired = self.state.stable_version
         self.state.stable_version = status.stable.version if status.stable else self.inp.version
-        raise _Stop(
-            Outcome.PROMOTED,
-            f"{self.inp.version} serves 100%" + (f"; {retired} retired" if retired else ""),
+        if (wave := self._wave_state(env.target)) is not None:
+            wave.status, wave.version, wave.weight = "promoted", self.inp.version, 100
+        self.promoted_reason = f"{self.inp.version} serves 100%" + (
+            f"; {retired} retired" if retired else ""
         )
 
     # --- activity plumbing ---------------------------------------------------------

@@ -20,4 +20,8 @@ def platform_for(environment: EnvironmentSpec, run: RunSpec | None) -> Platform:
         if run is None:
             raise PlatformError("the local platform needs the pipeline's 'run'", retryable=False)
         return LocalPlatform(home(), run, config)
+    if config.kind == "kubernetes":
+        from rollway.platform.kubernetes import KubernetesPlatform
+
+        return KubernetesPlatform(config)
     raise PlatformError(f"unknown platform kind '{config.kind}'", retryable=False)

@@ -85,8 +85,9 @@ async def running(
         finally:
             # A release-control workflow left with a pending task (its worker gone) would
             # stop the shared time-skipping server from skipping time in later tests.
-            with contextlib.suppress(RPCError):
-                await client.get_workflow_handle(f"release-control-{queue}").terminate()
+            for wf_id in (handle.id, f"release-control-{queue}"):
+                with contextlib.suppress(RPCError):
+                    await client.get_workflow_handle(wf_id).terminate()
 
 
 async def query_state(handle: WorkflowHandle[Any, Any]) -> PromotionState:
