@@ -854,6 +854,10 @@ class PromotionWorkflow:
         self.release.on_snapshot(snap)
         self.changed = True
 
+    @workflow.signal(name="release_control_ping")
+    def on_ping(self, _: str) -> None:
+        """Release control checks that a lock holder still exists; nothing to do."""
+
     @workflow.signal(name="lock")
     def on_lock(self, decision: LockDecision) -> None:
         self.release.on_lock(decision)

@@ -67,9 +67,13 @@ class ReleaseControlWorkflow:
     async def _send(self, wf_id: str, name: str, payload: object) -> None:
         try:
             await workflow.get_external_workflow_handle(wf_id).signal(name, payload)
-        except Exception as e:  # the promotion ended: forget it
+        except Exception as e:  # the promotion is gone (ended, terminated): forget it
             workflow.logger.info("dropping %s after failed %s: %s", wf_id, name, e)
             self.state.subscribers.pop(wf_id, None)
+            for service, holder in list(self.state.locks.items()):
+                if holder.workflow_id == wf_id:
+                    self._audit("rollway", f"release lock held by {wf_id}", "the promotion is gone")
+                    self.release_lock(LockRelease(workflow_id=wf_id, service=service))
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -188,6 +192,9 @@ class ReleaseControlWorkflow:
         queue = self.state.queues.setdefault(req.service, [])
         if all(q.workflow_id != req.workflow_id for q in queue):
             queue.append(req)
+        # Is the holder still alive? A terminated promotion never releases its lock; the
+        # failed signal tells us, and `_send` then hands the lock on.
+        self.outbox.append((holder.workflow_id, "release_control_ping", "ping"))
         self.outbox.append(
             (req.workflow_id, "lock", LockDecision(status="queued", holder=holder.workflow_id))
         )

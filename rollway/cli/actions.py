@@ -68,7 +68,7 @@ async def _target(client: Client, ref: str, action: str) -> tuple[Found, Workflo
 def _refusal(e: WorkflowUpdateFailedError) -> str:
     cause: BaseException | None = e.cause
     msg = cause.message if isinstance(cause, ApplicationError) else str(cause or e)
-    for prefix in ("approval refused: ", "rejection refused: "):
+    for prefix in ("approval refused: ", "rejection refused: ", "override refused: "):
         msg = msg.removeprefix(prefix)
     return msg
 

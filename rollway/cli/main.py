@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rollway.cli import actions, demo, promote, spec_cmds, stack_cmds, status
+from rollway.cli import actions, demo, promote, release, spec_cmds, stack_cmds, status
 
 app = typer.Typer(
     name="rollway",
@@ -28,6 +28,9 @@ for cmd in (
     actions.resume,
 ):
     app.command(rich_help_panel="Decisions")(cmd)
+app.add_typer(release.incident, name="incident", rich_help_panel="Release control")
+for release_cmd in (release.freeze, release.unfreeze, release.override, release.audit):
+    app.command(rich_help_panel="Release control")(release_cmd)
 app.command(rich_help_panel="Pipelines")(spec_cmds.validate)
 app.command(rich_help_panel="Pipelines")(spec_cmds.schema)
 app.command(rich_help_panel="Demo")(demo.demo)

@@ -163,7 +163,13 @@ def announce(s: Started, inp: PromotionInput) -> None:
 
 
 def build_input(
-    service: str, version: str, commit: str, pipeline: Path | None, by: str
+    service: str,
+    version: str,
+    commit: str,
+    pipeline: Path | None,
+    by: str,
+    author: str | None = None,
+    hotfix: bool = False,
 ) -> PromotionInput:
     """All the checks that need no server, then the workflow input."""
     check_flags(service, version, commit)
@@ -176,6 +182,8 @@ def build_input(
         pipeline=spec,
         pipeline_dir=str(path.parent),
         requested_by=by,
+        author=author,
+        hotfix=hotfix,
     )
 
 
@@ -188,10 +196,18 @@ def promote(
     ] = None,
     by: Annotated[str | None, typer.Option(help="Who asks (default: your user name).")] = None,
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="Then follow it live.")] = False,
+    author: Annotated[
+        str | None, typer.Option(help="The commit's author (may not approve it, by default).")
+    ] = None,
+    hotfix: Annotated[
+        bool, typer.Option(help="Take the policy's hotfix path (schedule bypass with approval).")
+    ] = False,
 ) -> None:
     """Promote VERSION of SERVICE: build, scan, staging, approval, canary, 100 %."""
     with user_errors():
-        inp = build_input(service, version, commit, pipeline, by or default_user())
+        inp = build_input(
+            service, version, commit, pipeline, by or default_user(), author=author, hotfix=hotfix
+        )
 
     async def main() -> None:
         client = await connect()

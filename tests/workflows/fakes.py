@@ -27,6 +27,7 @@ from rollway.models import (
     ScanVerdict,
     SmokeInput,
     SmokeResult,
+    UndoInput,
     WaitReadyInput,
     WeightInput,
 )
@@ -45,9 +46,13 @@ class FakeWorld:
     scan_passed: bool = True
     groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
 
+    def key(self, target: Target) -> str:
+        """`production`, or `production@eu-west-1` for one cluster of a wave."""
+        return target.label().split("/", 1)[1]
+
     def status(self, target: Target) -> DeploymentStatus:
-        env = target.environment
-        stable = self.stable.get(env)
+        env = self.key(target)
+        stable = self.stable.get(env, self.stable.get(target.environment))
         canary = self.canary.get(env)
         w = self.weight.get(env, 0)
         return DeploymentStatus(
@@ -87,30 +92,30 @@ class FakeWorld:
 
         @activity.defn(name="deploy")
         async def deploy(inp: DeployInput) -> DeploymentStatus:
-            env = inp.target.environment
+            env = world.key(inp.target)
             world.calls.append(f"deploy:{env}")
             world._maybe_fail(f"deploy:{env}")
-            if world.stable.get(env) != inp.version:
+            if world.stable.get(env, world.stable.get(inp.target.environment)) != inp.version:
                 world.canary[env] = inp.version
                 world.weight[env] = 0
             return world.status(inp.target)
 
         @activity.defn(name="wait_ready")
         async def wait_ready(inp: WaitReadyInput) -> DeploymentStatus:
-            world.calls.append(f"wait_ready:{inp.target.environment}")
+            world.calls.append(f"wait_ready:{world.key(inp.target)}")
             world._maybe_fail("wait_ready")
             return world.status(inp.target)
 
         @activity.defn(name="set_weight")
         async def set_weight(inp: WeightInput) -> DeploymentStatus:
-            env = inp.target.environment
+            env = world.key(inp.target)
             world.calls.append(f"weight:{env}:{inp.weight}")
             world.weight[env] = inp.weight
             return world.status(inp.target)
 
         @activity.defn(name="promote")
         async def promote(inp: PlatformInput) -> DeploymentStatus:
-            env = inp.target.environment
+            env = world.key(inp.target)
             world.calls.append(f"promote:{env}")
             if env in world.canary:
                 world.stable[env] = world.canary.pop(env)
@@ -119,10 +124,18 @@ class FakeWorld:
 
         @activity.defn(name="rollback")
         async def rollback(inp: PlatformInput) -> DeploymentStatus:
-            env = inp.target.environment
+            env = world.key(inp.target)
             world.calls.append(f"rollback:{env}")
             world.canary.pop(env, None)
             world.weight[env] = 0
+            return world.status(inp.target)
+
+        @activity.defn(name="undo")
+        async def undo(inp: UndoInput) -> DeploymentStatus:
+            env = world.key(inp.target)
+            world.calls.append(f"undo:{env}:{inp.to_version}")
+            if inp.to_version:
+                world.stable[env] = inp.to_version
             return world.status(inp.target)
 
         @activity.defn(name="platform_status")
@@ -169,4 +182,5 @@ class FakeWorld:
             analyze,
             load_groups,
             ensure_release_control,
+            undo,
         ]

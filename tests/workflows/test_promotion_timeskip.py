@@ -296,3 +296,55 @@ async def test_first_version_goes_straight_to_full_traffic(ts_client: Client) ->
     assert result.outcome == Outcome.PROMOTED
     assert world.calls[-2:] == ["weight:production:100", "promote:production"]
     assert not any(c.startswith("analyze") for c in world.calls)
+
+
+def two_cluster_pipeline() -> dict[str, Any]:
+    spec = pipeline(approval=None, staging=None, scan=None)
+    spec["run"] = None
+    spec["environments"] = {
+        "staging": {"platform": {"kind": "kubernetes", "namespace": "shop"}},
+        "production": {
+            "platform": {
+                "kind": "kubernetes",
+                "namespace": "shop",
+                "clusters": [
+                    {"name": "us-east-1", "context": "us-east-1"},
+                    {"name": "eu-west-1", "context": "eu-west-1"},
+                ],
+            }
+        },
+    }
+    return spec
+
+
+async def test_waves_roll_cluster_by_cluster(ts_client: Client) -> None:
+    world = FakeWorld()
+    async with running(ts_client, world, two_cluster_pipeline()) as h:
+        result = await h.result()
+    assert result.outcome == Outcome.PROMOTED, result.reason
+    deploys = [c for c in world.calls if c.startswith("deploy:")]
+    assert deploys == ["deploy:production@us-east-1", "deploy:production@eu-west-1"]
+    assert world.stable["production@us-east-1"] == "v2"
+    assert world.stable["production@eu-west-1"] == "v2"
+    assert result.state is not None
+    assert [(w.cluster, w.status, w.version) for w in result.state.waves] == [
+        ("us-east-1", "promoted", "v2"),
+        ("eu-west-1", "promoted", "v2"),
+    ]
+
+
+async def test_a_failed_wave_rolls_back_it_and_every_earlier_one(ts_client: Client) -> None:
+    # First wave: 45 passing analyses; second wave fails twice in a row.
+    world = FakeWorld(verdicts=["pass"] * 45 + ["fail", "fail"])
+    async with running(ts_client, world, two_cluster_pipeline()) as h:
+        result = await h.result()
+    assert result.outcome == Outcome.ROLLED_BACK
+    assert "earlier waves undone (us-east-1 -> v1)" in result.reason
+    assert world.calls[-2:] == ["rollback:production@eu-west-1", "undo:production@us-east-1:v1"]
+    assert world.stable["production@us-east-1"] == "v1"
+    assert "production@eu-west-1" not in world.canary
+    assert result.state is not None
+    assert [(w.cluster, w.status) for w in result.state.waves] == [
+        ("us-east-1", "undone"),
+        ("eu-west-1", "rolled_back"),
+    ]

@@ -394,3 +394,19 @@ async def test_emergency_deploy_at_three_on_sunday(ts_env: WorkflowEnvironment) 
     assert result.state.gate.path == "emergency"
     assert result.state.finished_at is not None
     assert result.state.finished_at.astimezone(NY).weekday() == SUN
+
+
+async def test_a_terminated_lock_holder_does_not_block_the_service(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    await skip_to(ts_env, MON, 14, 0)
+    async with release_run(ts_env) as run:
+        spec = policy_pipeline(SEED_004)
+        first = await run.start(spec, commit="ccccccc1")
+        await wait_until(
+            first, lambda s: s.stage.value == "canary"
+        )  # holds the lock, past approval
+        await first.terminate("operator gave up")
+        second = await run.start(spec, commit="ddddddd2", version="v3")
+        result = await second.result()
+    assert result.outcome == Outcome.PROMOTED, result.reason
