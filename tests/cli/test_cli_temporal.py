@@ -75,6 +75,16 @@ async def worker(dev_env: WorkflowEnvironment) -> AsyncIterator[list[str]]:
                     await handle.terminate("test over")
 
 
+@pytest.fixture(autouse=True)
+async def end_promotions(dev_env: WorkflowEnvironment, worker: list[str]) -> AsyncIterator[None]:
+    """Each test ends its promotions: a live one holds the service's production lock."""
+    yield
+    for wid in worker:
+        handle = dev_env.client.get_workflow_handle(wid)
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            await handle.terminate("test over")
+
+
 @pytest.fixture
 def cli(dev_env: WorkflowEnvironment, worker: list[str], tmp_path: Path) -> Cli:
     return Cli(
@@ -173,7 +183,7 @@ async def test_status_approve_pause_rollback(
     assert r.exit_code == 0, r.output
     assert "stage approval" in r.output
     assert "approvals: 0/2, still needed: 2" in r.output
-    assert "waiting for 2 approval(s)" in r.output
+    assert "waiting for approval: waiting: 0/2 from anyone" in flat(r)
 
     r = await cli("status", wid, "--json")
     assert json.loads(r.stdout)["stage"] == "approval"
@@ -191,7 +201,7 @@ async def test_status_approve_pause_rollback(
 
     r = await cli("approve", wid, "--by", "alice")
     assert r.exit_code == 1
-    assert "refused: alice has already decided on this promotion" in flat(r)
+    assert "refused: alice already approved; duplicate ignored" in flat(r)
 
     r = await cli("approve", wid, "--by", "bob")
     assert r.exit_code == 0, r.output
@@ -200,7 +210,7 @@ async def test_status_approve_pause_rollback(
     await wait_for(dev_client, wid, lambda s: s.canary is not None and len(s.canary.analyses) > 0)
     r = await cli("approve", wid, "--by", "carol")
     assert r.exit_code == 1
-    assert "refused: the promotion is not awaiting approval (stage: canary)" in flat(r)
+    assert "refused: nothing is awaiting approval; approve ignored" in flat(r)
 
     r = await cli("pause", wid, "--by", "ops", "--reason", "looking at graphs")
     assert r.exit_code == 0, r.output
