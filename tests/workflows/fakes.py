@@ -18,11 +18,14 @@ from activities.release_control import ensure_release_control
 from rollway.models import (
     AnalysisInput,
     AnalysisResult,
+    ArchiveInput,
+    ArgoSyncInput,
     BuildInput,
     BuildResult,
     DeployInput,
     MetricResult,
     PlatformInput,
+    ResolveImageInput,
     ScanInput,
     ScanVerdict,
     SmokeInput,
@@ -32,7 +35,10 @@ from rollway.models import (
     WeightInput,
 )
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
+from rollway.platform.kubernetes.argocd import ArgoCDSyncResult
 from rollway.policy import GroupDirectory
+from rollway.providers.aws.audit_archive import AuditRecordRef
+from rollway.providers.aws.ecr import ImageRef
 
 
 @dataclass
@@ -138,6 +144,46 @@ class FakeWorld:
                 world.stable[env] = inp.to_version
             return world.status(inp.target)
 
+        @activity.defn(name="argocd_sync")
+        async def argocd_sync(inp: ArgoSyncInput) -> ArgoCDSyncResult:
+            env = world.key(inp.target)
+            world.calls.append(f"argocd_sync:{env}:{inp.revision}")
+            return ArgoCDSyncResult(
+                application=f"{inp.target.service}-{env}",
+                namespace="argocd",
+                revision=inp.revision,
+                synced_revision=inp.revision,
+                sync_status="Synced",
+                health_status="Healthy",
+            )
+
+        @activity.defn(name="resolve_image")
+        async def resolve_image(inp: ResolveImageInput) -> ImageRef:
+            world.calls.append("resolve_image")
+            uri = f"123456789012.dkr.ecr.{inp.image.region}.amazonaws.com/{inp.image.repository}"
+            digest = "sha256:" + "ab" * 32
+            return ImageRef(
+                registry_id="123456789012",
+                repository=inp.image.repository,
+                repository_uri=uri,
+                tag=inp.commit,
+                digest=digest,
+                reference=f"{uri}@{digest}",
+            )
+
+        @activity.defn(name="archive_audit")
+        async def archive_audit(inp: ArchiveInput) -> AuditRecordRef:
+            world.calls.append("archive_audit")
+            key = f"{inp.audit.prefix}/{inp.service}/{inp.workflow_id}.json"
+            return AuditRecordRef(
+                bucket=inp.audit.bucket,
+                key=key,
+                uri=f"s3://{inp.audit.bucket}/{key}",
+                sha256="0" * 64,
+                written=True,
+                sse="AES256",
+            )
+
         @activity.defn(name="platform_status")
         async def platform_status(inp: PlatformInput) -> DeploymentStatus:
             return world.status(inp.target)
@@ -183,4 +229,7 @@ class FakeWorld:
             load_groups,
             ensure_release_control,
             undo,
+            argocd_sync,
+            resolve_image,
+            archive_audit,
         ]
