@@ -88,7 +88,8 @@ def test_promote_unknown_service(runner: CliRunner) -> None:
     assert code == 2
     assert (
         "unknown service 'payments': no pipelines/payments.yaml; known services: "
-        "demo, order-service (or pass --pipeline FILE)"
+        + ", ".join(sorted(p.stem for p in Path("pipelines").glob("*.yaml")))
+        + " (or pass --pipeline FILE)"
     ) in msg
 
 
