@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GUARD = {"name": "success-rate", "template": "haproxy-success-rate", "min": 0.9}
 
 
-@pytest.mark.parametrize("name", ["demo", "order-service", "kubernetes-example"])
+@pytest.mark.parametrize("name", ["demo", "order-service", "shop"])
 def test_existing_pipelines_still_validate_with_the_threshold_judge(name: str) -> None:
     data = yaml.safe_load((ROOT / "pipelines" / f"{name}.yaml").read_text())
     spec = AnalysisSpec.model_validate(data["canary"].get("analysis") or {})
