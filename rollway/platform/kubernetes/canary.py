@@ -251,21 +251,7 @@ class CanaryStrategy:
         return self.status(ctx)
 
     def undo(self, ctx: Ctx, to_version: str | None) -> DeploymentStatus:
-        name = self.stable_name(ctx)
-        template = undo_template(ctx, name, to_version, self._selector(ctx, "stable"))
-        if template is not None:
-            leaving = version_of(ctx.get_deployment(name)) or ""
-
-            def build(cur: Obj | None) -> Obj:
-                if cur is None:
-                    raise PlatformError(f"Deployment '{name}' disappeared", retryable=True)
-                cur["spec"]["template"] = template
-                cur["metadata"].setdefault("annotations", {})[UNDONE_ANNOTATION] = leaving
-                sync_deployment_annotations(cur)
-                return cur
-
-            ctx.kube.apply(DEPLOYMENT, ctx.namespace, name, build)
-        ctx.wait(name)
+        apply_undo(ctx, self.stable_name(ctx), to_version, self._selector(ctx, "stable"))
         return self.status(ctx)
 
     def status(self, ctx: Ctx) -> DeploymentStatus:
@@ -309,6 +295,24 @@ class CanaryStrategy:
                 message,
             )
         return result
+
+
+def apply_undo(ctx: Ctx, name: str, to_version: str | None, labels: dict[str, str]) -> None:
+    """Return Deployment `name` to `undo_template`'s template (marking what it left), wait."""
+    template = undo_template(ctx, name, to_version, labels)
+    if template is not None:
+        leaving = version_of(ctx.get_deployment(name)) or ""
+
+        def build(cur: Obj | None) -> Obj:
+            if cur is None:
+                raise PlatformError(f"Deployment '{name}' disappeared", retryable=True)
+            cur["spec"]["template"] = template
+            cur["metadata"].setdefault("annotations", {})[UNDONE_ANNOTATION] = leaving
+            sync_deployment_annotations(cur)
+            return cur
+
+        ctx.kube.apply(DEPLOYMENT, ctx.namespace, name, build)
+    ctx.wait(name)
 
 
 def undo_template(

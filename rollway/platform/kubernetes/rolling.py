@@ -15,7 +15,7 @@ from rollway.platform.base import (
     PlatformError,
     VersionStatus,
 )
-from rollway.platform.kubernetes.canary import undo_template
+from rollway.platform.kubernetes.canary import apply_undo
 from rollway.platform.kubernetes.client import DEPLOYMENT, Obj
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
 from rollway.platform.kubernetes.objects import (
@@ -177,21 +177,7 @@ class RollingStrategy:
         return self.status(ctx)
 
     def undo(self, ctx: Ctx, to_version: str | None) -> DeploymentStatus:
-        name = ctx.service
-        template = undo_template(ctx, name, to_version, self._labels(ctx))
-        if template is not None:
-            leaving = version_of(ctx.get_deployment(name)) or ""
-
-            def build(cur: Obj | None) -> Obj:
-                if cur is None:
-                    raise PlatformError(f"Deployment '{name}' disappeared", retryable=True)
-                cur["spec"]["template"] = template
-                cur["metadata"].setdefault("annotations", {})[UNDONE_ANNOTATION] = leaving
-                sync_deployment_annotations(cur)
-                return cur
-
-            ctx.kube.apply(DEPLOYMENT, ctx.namespace, name, build)
-        ctx.wait(name)
+        apply_undo(ctx, ctx.service, to_version, self._labels(ctx))
         return self.status(ctx)
 
     def status(self, ctx: Ctx) -> DeploymentStatus:
