@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from rollway.control import AuditEntry
 from rollway.metrics.spec import AnalysisSpec, MetricCheck
-from rollway.platform.base import DeploymentStatus, Target
+from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
 from rollway.scan import ScanVerdict
 from rollway.spec import (
@@ -332,12 +332,6 @@ class ArchiveInput(BaseModel):
     finished_at: datetime = Field(description="The workflow's time: it fixes the S3 key's date.")
     record: dict[str, object]
     audit: AuditArchiveConfig
-
-
-class StatusSnapshot(BaseModel):
-    """Platform status embedded in results, so the workflow sees what the platform saw."""
-
-    status: DeploymentStatus
 
 
 __all__ = [

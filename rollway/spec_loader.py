@@ -48,8 +48,6 @@ def problems_of(error: ValidationError) -> list[tuple[str, str]]:
         if msg.startswith("@"):  # a nested path raised by a validator, see spec._sub
             sub, _, msg = msg[1:].partition(": ")
             path = f"{path}{sub}" if sub.startswith("[") or not path else f"{path}.{sub}"
-            if not sub:
-                path = path or sub
         if e["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; `rollway schema` lists the fields)"
         elif e["type"] == "missing":

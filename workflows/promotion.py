@@ -300,7 +300,7 @@ class PromotionWorkflow:
             raise _Stop(
                 Outcome.REJECTED, f"no approval within {format_duration(spec.timeout)}"
             ) from None
-        self._check_abort()
+        self._check_abort_or_rollback()
         rejected = self._rejected()
         if rejected is not None:
             raise _Stop(
@@ -711,8 +711,6 @@ class PromotionWorkflow:
             f"{'rolled back' if in_canary else 'aborted'} by {a.by}"
             + (f": {a.reason}" if a.reason else ""),
         )
-
-    _check_abort = _check_abort_or_rollback
 
     def _abort_reason(self) -> str:
         a = self.abort_request

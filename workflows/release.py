@@ -131,19 +131,13 @@ class ReleaseParticipant:
         """The release gate now: windows, freezes (policy and manual), incidents, day rules."""
         now = workflow.now()
         policy = self.policy or ReleasePolicy()
-        incident_sevs = [i.severity for i in self.snapshot.incidents]
-        if self.policy is None or not any(
-            isinstance(f, IncidentFreeze) for f in policy.freezes.root
-        ):
-            # Without an incident freeze in the policy, SEV-1/SEV-2 still close production.
-            incident_sevs = [s for s in incident_sevs if s in self.halting_severities()]
         decision = evaluate_gate(
             policy,
             now,
             hotfix=self.inp.hotfix,
             emergency_approved=self.emergency_approved(approvers),
             bypass=bypass,
-            active_incident_severities=incident_sevs,
+            active_incident_severities=[i.severity for i in self.snapshot.incidents],
         )
         reasons = list(decision.reasons)
         if not bypass and decision.path != "emergency":
