@@ -6,6 +6,7 @@ from temporalio import activity
 
 from activities.errors import platform_errors
 from rollway.models import (
+    ArgoCDSyncResult,
     ArgoSyncInput,
     DeployInput,
     PlatformInput,
@@ -14,7 +15,7 @@ from rollway.models import (
     WeightInput,
 )
 from rollway.platform.base import DeploymentStatus, DeployRequest, Platform, PlatformError
-from rollway.platform.kubernetes import ArgoCDSyncResult, KubernetesPlatform
+from rollway.platform.kubernetes import KubernetesPlatform
 from rollway.platform.registry import platform_for
 
 

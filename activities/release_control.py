@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.common import WorkflowIDConflictPolicy
 
-from rollway.control import ControlSnapshot, ReleaseControlState
-
-
-class EnsureControlInput(BaseModel):
-    workflow_id: str
-    environment: str
+from rollway.release_control import ControlSnapshot, EnsureControlInput, ReleaseControlState
 
 
 @activity.defn(name="ensure_release_control")

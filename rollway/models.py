@@ -14,10 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rollway.control import AuditEntry
 from rollway.metrics.spec import AnalysisSpec, MetricCheck
 from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
+from rollway.release_control import AuditEntry
 from rollway.scan import ScanVerdict
 from rollway.spec import (
     BuildSpec,
@@ -334,6 +334,48 @@ class ArchiveInput(BaseModel):
     audit: AuditArchiveConfig
 
 
+# --- results of platform and provider activities (no client library here) -------------
+
+
+class ArgoCDSyncResult(BaseModel):
+    """Where the Application ended up."""
+
+    application: str
+    namespace: str
+    revision: str
+    synced_revision: str = ""
+    sync_status: str = ""
+    health_status: str = ""
+    phase: str = ""
+    message: str = ""
+
+
+class ImageRef(BaseModel):
+    """An image pinned by digest."""
+
+    registry_id: str
+    repository: str
+    repository_uri: str
+    tag: str
+    digest: str = Field(description="sha256:...")
+    reference: str = Field(description="repository_uri@sha256:..., what platforms deploy.")
+    pushed_at: datetime | None = None
+    size_bytes: int | None = None
+
+
+class AuditRecordRef(BaseModel):
+    """Where the record is and whether this call wrote it."""
+
+    bucket: str
+    key: str
+    uri: str
+    sha256: str
+    written: bool
+    sse: Literal["AES256", "aws:kms"]
+    kms_key_id: str | None = None
+    version_id: str | None = None
+
+
 __all__ = [
     "ActionInput",
     "AnalysisInput",
@@ -342,13 +384,16 @@ __all__ = [
     "ApprovalInput",
     "ApprovalRecord",
     "ArchiveInput",
+    "ArgoCDSyncResult",
     "ArgoSyncInput",
     "AuditEntry",
+    "AuditRecordRef",
     "BuildInput",
     "BuildResult",
     "CanaryState",
     "DeployInput",
     "GateState",
+    "ImageRef",
     "MetricCheck",
     "MetricResult",
     "Outcome",

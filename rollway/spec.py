@@ -109,6 +109,24 @@ class EnvironmentSpec(SpecModel):
         "(see docs/release-policy.md).",
     )
 
+    # What the environment is, so the workflow never asks which platform it runs on.
+
+    @property
+    def clusters(self) -> list[str | None]:
+        """The clusters a canary rolls through, in order (`[None]`: one target)."""
+        platform = self.platform
+        if isinstance(platform, KubernetesPlatformConfig) and platform.clusters:
+            return [c.name for c in platform.clusters]
+        return [None]
+
+    @property
+    def gitops_sync_timeout(self) -> timedelta | None:
+        """How long a GitOps sync (Argo CD) may take; None: Rollway deploys it itself."""
+        platform = self.platform
+        if isinstance(platform, KubernetesPlatformConfig) and platform.argocd is not None:
+            return platform.argocd.timeout
+        return None
+
 
 # --- stages ------------------------------------------------------------------------
 

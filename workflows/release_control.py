@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from rollway.control import (
+    from rollway.release_control import (
         AuditEntry,
         ControlSnapshot,
         DeclareIncidentInput,

@@ -21,7 +21,7 @@ from rollway import TASK_QUEUE
 from rollway.cli.actions import Ref, _target, _update
 from rollway.cli.common import UserError, connect, default_user, find, handle, out, run
 from rollway.cli.status import query_state
-from rollway.control import (
+from rollway.release_control import (
     ControlSnapshot,
     DeclareIncidentInput,
     FreezeInput,

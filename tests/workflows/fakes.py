@@ -19,10 +19,13 @@ from rollway.models import (
     AnalysisInput,
     AnalysisResult,
     ArchiveInput,
+    ArgoCDSyncResult,
     ArgoSyncInput,
+    AuditRecordRef,
     BuildInput,
     BuildResult,
     DeployInput,
+    ImageRef,
     MetricResult,
     PlatformInput,
     ResolveImageInput,
@@ -35,10 +38,7 @@ from rollway.models import (
     WeightInput,
 )
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
-from rollway.platform.kubernetes.argocd import ArgoCDSyncResult
 from rollway.policy import GroupDirectory
-from rollway.providers.aws.audit_archive import AuditRecordRef
-from rollway.providers.aws.ecr import ImageRef
 
 
 @dataclass

@@ -22,13 +22,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from rollway.control import (
+from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult
+from rollway.release_control import (
     ControlSnapshot,
     DeclareIncidentInput,
     OverrideInput,
     ResolveIncidentInput,
 )
-from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult
 from rollway.spec_loader import parse_pipeline
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.test_promotion_timeskip import pipeline, query_state, wait_until

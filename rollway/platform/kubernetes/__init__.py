@@ -6,20 +6,50 @@
 See docs/kubernetes.md.
 """
 
-from rollway.platform.kubernetes.argocd import ArgoCDSyncResult, sync_application
-from rollway.platform.kubernetes.config import (
-    ArgoCDOptions,
-    BlueGreenOptions,
-    CanaryOptions,
-    ClusterConfig,
-    KubernetesPlatformConfig,
-    RollingOptions,
-)
-from rollway.platform.kubernetes.platform import (
-    ApiClientFactory,
-    KubernetesPlatform,
-    default_api_client_factory,
-)
+# Submodules load on first use (PEP 562): importing one light module (the config
+# models the pipeline spec needs) must not load the cloud client behind the others.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rollway.models import ArgoCDSyncResult
+    from rollway.platform.kubernetes.argocd import sync_application
+    from rollway.platform.kubernetes.config import (
+        ArgoCDOptions,
+        BlueGreenOptions,
+        CanaryOptions,
+        ClusterConfig,
+        KubernetesPlatformConfig,
+        RollingOptions,
+    )
+    from rollway.platform.kubernetes.platform import (
+        ApiClientFactory,
+        KubernetesPlatform,
+        default_api_client_factory,
+    )
+
+_WHERE = {
+    "ApiClientFactory": "rollway.platform.kubernetes.platform",
+    "ArgoCDOptions": "rollway.platform.kubernetes.config",
+    "ArgoCDSyncResult": "rollway.models",
+    "BlueGreenOptions": "rollway.platform.kubernetes.config",
+    "CanaryOptions": "rollway.platform.kubernetes.config",
+    "ClusterConfig": "rollway.platform.kubernetes.config",
+    "KubernetesPlatform": "rollway.platform.kubernetes.platform",
+    "KubernetesPlatformConfig": "rollway.platform.kubernetes.config",
+    "RollingOptions": "rollway.platform.kubernetes.config",
+    "default_api_client_factory": "rollway.platform.kubernetes.platform",
+    "sync_application": "rollway.platform.kubernetes.argocd",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ApiClientFactory",

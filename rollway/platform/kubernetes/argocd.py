@@ -15,26 +15,13 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from kubernetes import client as k8s
-from pydantic import BaseModel
 
+from rollway.models import ArgoCDSyncResult
 from rollway.platform.base import Heartbeat, PlatformError, no_heartbeat
 from rollway.platform.kubernetes.client import APPLICATION, KubeClient, Obj
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 FAILED_PHASES = ("Failed", "Error")
-
-
-class ArgoCDSyncResult(BaseModel):
-    """Where the Application ended up."""
-
-    application: str
-    namespace: str
-    revision: str
-    synced_revision: str = ""
-    sync_status: str = ""
-    health_status: str = ""
-    phase: str = ""
-    message: str = ""
 
 
 def _get(obj: Obj, *path: str) -> Any:

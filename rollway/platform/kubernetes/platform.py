@@ -10,6 +10,7 @@ from typing import cast
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from rollway.models import ArgoCDSyncResult
 from rollway.platform.base import (
     DeploymentStatus,
     DeployRequest,
@@ -18,7 +19,7 @@ from rollway.platform.base import (
     Target,
     no_heartbeat,
 )
-from rollway.platform.kubernetes.argocd import ArgoCDSyncResult, sync_application
+from rollway.platform.kubernetes.argocd import sync_application
 from rollway.platform.kubernetes.bluegreen import BlueGreenStrategy
 from rollway.platform.kubernetes.canary import CanaryStrategy
 from rollway.platform.kubernetes.client import KubeClient

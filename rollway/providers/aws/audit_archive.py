@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
+from rollway.models import AuditRecordRef
 from rollway.providers.aws.config import AuditArchiveConfig
 from rollway.providers.aws.errors import AwsError, aws_errors
 
@@ -31,19 +31,6 @@ if TYPE_CHECKING:
 
 SHA_METADATA = "rollway-sha256"
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class AuditRecordRef(BaseModel):
-    """Where the record is and whether this call wrote it."""
-
-    bucket: str
-    key: str
-    uri: str
-    sha256: str
-    written: bool
-    sse: Literal["AES256", "aws:kms"]
-    kms_key_id: str | None = None
-    version_id: str | None = None
 
 
 class AuditConflictError(AwsError):

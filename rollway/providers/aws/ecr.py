@@ -6,29 +6,14 @@ what to check; deploying by digest means a re-pushed tag can never change what r
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
+from rollway.models import ImageRef
 from rollway.providers.aws.config import EcrImageConfig
 from rollway.providers.aws.errors import AwsError, aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr import ECRClient
-
-
-class ImageRef(BaseModel):
-    """An image pinned by digest."""
-
-    registry_id: str
-    repository: str
-    repository_uri: str
-    tag: str
-    digest: str = Field(description="sha256:...")
-    reference: str = Field(description="repository_uri@sha256:..., what platforms deploy.")
-    pushed_at: datetime | None = None
-    size_bytes: int | None = None
 
 
 def resolve_image(ecr: ECRClient, config: EcrImageConfig, commit: str) -> ImageRef:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from rollway.models import ImageRef
 from rollway.providers.aws.config import EcrScanConfig
-from rollway.providers.aws.ecr import ImageRef
 from rollway.providers.aws.errors import AwsError, aws_errors
 from rollway.scan.findings import Finding, Severity
 from rollway.scan.sarif import cvss_severity

@@ -1,4 +1,4 @@
-"""A promotion's side of release control: subscription, production lock, gate, incident halt.
+"""The promotion's side of release control: subscription, production lock, gate, incident halt.
 
 Used by `PromotionWorkflow` for executions that carry the `release-control` patch.
 The release-control workflow pushes `ControlSnapshot`s and `LockDecision`s by
@@ -13,9 +13,11 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.release_control import EnsureControlInput
-    from rollway.control import (
+    from rollway.models import GateState, PromotionInput
+    from rollway.policy import GateDecision, IncidentFreeze, ReleasePolicy, evaluate_gate
+    from rollway.release_control import (
         ControlSnapshot,
+        EnsureControlInput,
         Incident,
         LockDecision,
         LockRelease,
@@ -24,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
         SubscribeInput,
         control_workflow_id,
     )
-    from rollway.models import GateState, PromotionInput
-    from rollway.policy import GateDecision, IncidentFreeze, ReleasePolicy, evaluate_gate
 
 DEFAULT_HALTING = ("SEV-1", "SEV-2")
 

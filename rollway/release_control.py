@@ -100,6 +100,13 @@ class UnfreezeInput(BaseModel):
 # --- promotion <-> release control ----------------------------------------------------
 
 
+class EnsureControlInput(BaseModel):
+    """Start the environment's release-control workflow unless it runs (an activity)."""
+
+    workflow_id: str
+    environment: str
+
+
 class SubscribeInput(BaseModel):
     workflow_id: str
     service: str

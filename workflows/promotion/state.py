@@ -6,8 +6,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from rollway.control import AuditEntry
     from rollway.models import AnalysisResult, PromotionState, Stage, TimelineEntry
+    from rollway.release_control import AuditEntry
 
 STAGE_KEY = SearchAttributeKey.for_keyword("RollwayStage")
 SERVICE_KEY = SearchAttributeKey.for_keyword("RollwayService")

@@ -1,0 +1,163 @@
+"""Production gate: the service's production lock, approvals by policy, the release gate.
+
+Executions without the `release-control` patch wait for plain approvals instead
+(`approval`). Both re-evaluate whenever a decision, a snapshot or a lock arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from rollway.durations import format_duration
+    from rollway.models import Outcome, Stage
+    from rollway.policy import ApprovalPolicy, GroupDirectory, approval_progress
+    from workflows.promotion import options
+    from workflows.promotion.calls import activity
+    from workflows.promotion.context import Promotion, Stop
+
+
+async def approval(p: Promotion) -> None:
+    """Before release control: wait for `required` approvals or a rejection."""
+    spec = p.spec.approval
+    if spec is None:
+        return
+    p.state.approvals_required = spec.required
+    p.keeper.enter(Stage.APPROVAL, f"waiting for {spec.required} approval(s)")
+    timeout = spec.timeout.total_seconds() if spec.timeout else None
+    try:
+        await workflow.wait_condition(
+            lambda: (
+                len(p.approvers()) >= spec.required
+                or p.rejected() is not None
+                or p.flags.abort_request is not None
+            ),
+            timeout=timeout,
+        )
+    except TimeoutError:
+        assert spec.timeout is not None
+        raise Stop(
+            Outcome.REJECTED, f"no approval within {format_duration(spec.timeout)}"
+        ) from None
+    p.check_abort()
+    p.check_rejected()
+    p.keeper.log("approved by " + ", ".join(a.by for a in p.state.approvals))
+
+
+async def production_gate(p: Promotion) -> None:
+    """The production lock, approvals and the release gate, re-evaluated on every change."""
+    await p.release.join()
+    await _await_lock(p)
+    p.directory = await activity(
+        p, "load_groups", p.inp.service, GroupDirectory, options.PLATFORM, what="groups"
+    )
+    policy = approval_policy(p)
+    started, escalated, last_reasons = workflow.now(), False, None
+    while True:
+        p.flags.changed = False
+        p.check_abort()
+        _check_superseded(p)
+        p.check_rejected()
+        decision = p.release.gate(p.approvers(), bypass=p.flags.bypass_by is not None)
+        p.extras = list(decision.extra_approvals)
+        progress = approval_progress(
+            policy,
+            p.directory,
+            approved_by=p.approvers(),
+            author=p.inp.author,
+            extra_requirements=p.extras,
+        )
+        satisfied = progress.satisfied or (decision.open and decision.path == "emergency")
+        p.state.gate = p.release.gate_state(decision, [] if satisfied else progress.still_needed)
+        p.state.approvals_required = policy.required + sum(e.count for e in p.extras)
+        timeout: float | None = None
+        if not satisfied:
+            if p.state.stage != Stage.APPROVAL:
+                p.keeper.enter(Stage.APPROVAL, f"waiting for approval: {progress.summary}")
+            if policy.timeout is not None and not escalated:
+                left = (started + policy.timeout - workflow.now()).total_seconds()
+                if left <= 0 and policy.on_timeout == "reject":
+                    raise Stop(
+                        Outcome.REJECTED, f"no approval within {format_duration(policy.timeout)}"
+                    )
+                if left <= 0:
+                    escalated = True
+                    # Recorded only: notifications are not built yet, nobody is told.
+                    groups = ", ".join(policy.escalate_to) or "the approvers"
+                    p.keeper.audit(
+                        "rollway",
+                        "escalate approval",
+                        reason=f"no decision in {format_duration(policy.timeout)}; notified {groups}",
+                    )
+                    continue
+                timeout = left
+        elif not decision.open:
+            if decision.reasons != last_reasons:
+                last_reasons = decision.reasons
+                when = (
+                    f"; earliest {decision.wait_until:%Y-%m-%d %H:%M} UTC"
+                    if decision.wait_until
+                    else ""
+                )
+                p.keeper.enter(Stage.GATE, "waiting: " + "; ".join(decision.reasons) + when)
+                p.keeper.audit(
+                    "rollway", "hold at release gate", reason="; ".join(decision.reasons)
+                )
+            timeout = p.release.wait_for(decision)
+        else:
+            break
+        await wait_change(p, timeout)
+    p.flags.emergency = decision.path == "emergency"
+    await p.release.enter_production()
+    p.keeper.log(
+        f"release gate open ({decision.path})"
+        + (f": {'; '.join(decision.notes)}" if decision.notes else "")
+    )
+
+
+async def _await_lock(p: Promotion) -> None:
+    """Wait for the service's production lock; a newer commit may supersede us meanwhile."""
+    while True:
+        lock = p.release.lock
+        if lock is not None and lock.status == "granted":
+            p.state.lock = "granted"
+            if lock.holder is not None and lock.holder not in p.state.supersedes:
+                p.state.supersedes.append(lock.holder)
+                p.keeper.audit("rollway", f"superseded {lock.holder}", reason="newer commit")
+            return
+        _check_superseded(p)
+        p.check_abort()
+        if (
+            lock is not None
+            and lock.status == "queued"
+            and p.state.lock != f"queued behind {lock.holder}"
+        ):
+            p.state.lock = f"queued behind {lock.holder}"
+            p.keeper.log(f"waiting for the production lock held by {lock.holder}")
+        p.flags.changed = False
+        await wait_change(p, None)
+
+
+def _check_superseded(p: Promotion) -> None:
+    lock = p.release.lock
+    if lock is not None and lock.status == "superseded":
+        p.state.superseded_by = lock.superseded_by
+        raise Stop(Outcome.SUPERSEDED, f"superseded by {lock.superseded_by}")
+
+
+async def wait_change(p: Promotion, seconds: float | None) -> None:
+    """Until something changes (an approval, a snapshot, a lock) or `seconds` pass."""
+    with contextlib.suppress(TimeoutError):
+        await workflow.wait_condition(
+            lambda: p.flags.changed or p.flags.abort_request is not None, timeout=seconds
+        )
+
+
+def approval_policy(p: Promotion) -> ApprovalPolicy:
+    """The environment policy's approvals, else the pipeline's `approval:`, else none."""
+    env_policy = p.spec.environments[p.spec.canary.environment].policy
+    if env_policy is not None and (env_policy.approvals.required or env_policy.approvals.groups):
+        return env_policy.approvals
+    return p.spec.approval or ApprovalPolicy(required=0)

@@ -1,0 +1,100 @@
+"""What one promotion carries between its stages: input, state, flags, release control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from rollway.models import (
+        ActionInput,
+        AnalysisSegment,
+        ApprovalRecord,
+        Outcome,
+        PromotionInput,
+        PromotionState,
+        Stage,
+    )
+    from rollway.policy import ApprovalRequirement, GroupDirectory
+    from workflows.promotion.release_control import ReleaseParticipant
+    from workflows.promotion.state import StateKeeper
+
+
+class Stop(Exception):
+    """Ends the pipeline early with an outcome (not a workflow failure)."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+def cause(err: BaseException) -> str:
+    """The innermost message of an activity failure."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return str(err)
+
+
+@dataclass
+class Flags:
+    """What humans and release control asked for, read by the waiting stages."""
+
+    abort_request: ActionInput | None = None
+    changed: bool = False  # something a waiting stage should re-evaluate
+    bypass_by: str | None = None  # an override opened the release gate
+    skip_soak: bool = False
+    promote_now: bool = False
+    emergency: bool = False  # took the emergency path: its own incident does not halt it
+    halt_logged: str | None = None  # the incident last recorded as holding the canary
+    promoted_reason: str = ""
+    segments: list[AnalysisSegment] = field(default_factory=list)  # for the judge
+
+
+class Promotion:
+    """One promotion's input, queryable state, flags and release-control participant."""
+
+    def __init__(self, inp: PromotionInput) -> None:
+        self.inp = inp
+        self.spec = inp.pipeline
+        self.keeper = StateKeeper(
+            PromotionState(service=inp.service, version=inp.version, commit=inp.commit)
+        )
+        self.state = self.keeper.state
+        self.flags = Flags()
+        env = self.spec.canary.environment
+        self.release = ReleaseParticipant(inp, env, self.spec.environments[env].policy)
+        self.controlled = False  # set in run(): executions with the release-control patch
+        self.directory = GroupDirectory(groups={})
+        self.extras: list[ApprovalRequirement] = []
+
+    def check_abort(self) -> None:
+        """An abort or rollback request ends the promotion at the next check."""
+        a = self.flags.abort_request
+        if a is None:
+            return
+        in_canary = self.state.stage in (Stage.CANARY, Stage.ROLLING_BACK)
+        outcome = Outcome.ROLLED_BACK if in_canary else Outcome.ABORTED
+        raise Stop(
+            outcome,
+            f"{'rolled back' if in_canary else 'aborted'} by {a.by}"
+            + (f": {a.reason}" if a.reason else ""),
+        )
+
+    def abort_reason(self) -> str:
+        a = self.flags.abort_request
+        assert a is not None
+        return f"manual rollback by {a.by}" + (f": {a.reason}" if a.reason else "")
+
+    def approvers(self) -> list[str]:
+        return [a.by for a in self.state.approvals if a.decision == "approve"]
+
+    def rejected(self) -> ApprovalRecord | None:
+        return next((a for a in self.state.approvals if a.decision == "reject"), None)
+
+    def check_rejected(self) -> None:
+        if (rejected := self.rejected()) is not None:
+            raise Stop(
+                Outcome.REJECTED, f"rejected by {rejected.by}: {rejected.comment}".rstrip(": ")
+            )
