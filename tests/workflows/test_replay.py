@@ -26,6 +26,13 @@ def test_histories_are_recorded() -> None:
         "timeskip-auto-rollback",
         "local-good-promotion",
         "local-bad-rolled-back",
+        # workflow.patched("release-control"): lock, policy approvals, gate, incidents
+        "release-control-gate-waits-promoted",
+        "release-control-incident-halt-resume",
+        "release-control-ic-override-rollback",
+        "release-control-superseded",
+        "release-control-race-winner",
+        "release-control-workflow",
     } <= names, names
 
 
