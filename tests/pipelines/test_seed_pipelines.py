@@ -31,8 +31,7 @@ SEEDS = {  # pipeline -> (source seed, canary weights, approvers)
 }
 
 
-RECORDED = {  # replay histories (tests/histories): Argo CD staging, with and without pinning
-    "order-service": "seed-order-service-argocd-image",
+RECORDED = {  # replay history (tests/histories) of the Argo CD staging path
     "novapay-payments": "seed-novapay-argocd",
 }
 

@@ -33,6 +33,10 @@ def test_histories_are_recorded() -> None:
         "release-control-superseded",
         "release-control-race-winner",
         "release-control-workflow",
+        "timeskip-waves-promoted",  # Kubernetes clusters: one wave per cluster
+        "timeskip-wave-failed-undone",  # second wave fails, the first is undone
+        "seed-novapay-argocd",  # staging through argocd_sync
+        "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
     } <= names, names
 
 
