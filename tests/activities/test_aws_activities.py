@@ -52,6 +52,7 @@ from rollway.providers.aws import (
 from rollway.scan import ScanException, ScanPolicy, ScanVerdict
 from rollway.spec import EcrScan, S3SarifScan
 from rollway.spec_loader import parse_pipeline
+from tests.histories.record import save_history
 from tests.providers.aws.awsmoto import (
     ACCOUNT,
     REGION,
@@ -460,6 +461,7 @@ async def test_promotion_pins_the_digest_and_archives_once(
             )
             result = await asyncio.wait_for(handle.result(), 60)
             state = await query_state(handle)
+            save_history(await handle.fetch_history(), "aws-image-pinned-rolled-back")
 
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/demo@{digest}"
     assert result.outcome == Outcome.ROLLED_BACK

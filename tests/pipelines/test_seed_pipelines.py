@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from rollway.models import ApprovalInput, Outcome
 from rollway.spec_loader import load_pipeline
+from tests.histories.record import save_history
 from tests.workflows.test_promotion_timeskip import wait_until
 from tests.workflows.test_release_control import TUE, release_run, skip_to
 
@@ -27,6 +28,11 @@ SEEDS = {  # pipeline -> (source seed, canary weights, approvers)
     "service-name": ("002", [10, 50, 100], ["ops-olga"]),
     "orders-api": ("003", [10, 50, 100], ["ops-olga", "rm-ann"]),
     "novapay-payments": ("004", [10, 50, 100], []),
+}
+
+
+RECORDED = {  # replay history (tests/histories) of the Argo CD staging path
+    "novapay-payments": "seed-novapay-argocd",
 }
 
 
@@ -55,6 +61,8 @@ async def test_seed_pipeline_runs_to_full_traffic(
             for who in approvers:
                 await handle.signal("approve", ApprovalInput(by=who))
         result = await handle.result()
+        if service in RECORDED:
+            save_history(await handle.fetch_history(), RECORDED[service])
     assert result.outcome == Outcome.PROMOTED, result.reason
     assert result.state is not None and result.state.canary is not None
     assert result.state.canary.steps == weights

@@ -321,6 +321,7 @@ async def test_waves_roll_cluster_by_cluster(ts_client: Client) -> None:
     world = FakeWorld()
     async with running(ts_client, world, two_cluster_pipeline()) as h:
         result = await h.result()
+        save_history(await h.fetch_history(), "timeskip-waves-promoted")
     assert result.outcome == Outcome.PROMOTED, result.reason
     deploys = [c for c in world.calls if c.startswith("deploy:")]
     assert deploys == ["deploy:production@us-east-1", "deploy:production@eu-west-1"]
@@ -338,6 +339,7 @@ async def test_a_failed_wave_rolls_back_it_and_every_earlier_one(ts_client: Clie
     world = FakeWorld(verdicts=["pass"] * 45 + ["fail", "fail"])
     async with running(ts_client, world, two_cluster_pipeline()) as h:
         result = await h.result()
+        save_history(await h.fetch_history(), "timeskip-wave-failed-undone")
     assert result.outcome == Outcome.ROLLED_BACK
     assert "earlier waves undone (us-east-1 -> v1)" in result.reason
     assert world.calls[-2:] == ["rollback:production@eu-west-1", "undo:production@us-east-1:v1"]

@@ -30,6 +30,7 @@ from rollway.release_control import (
     ResolveIncidentInput,
 )
 from rollway.spec_loader import parse_pipeline
+from tests.histories.record import save_history
 from tests.workflows.fakes import FakeWorld
 from tests.workflows.test_promotion_timeskip import pipeline, query_state, wait_until
 from workflows.promotion import PromotionWorkflow
@@ -185,6 +186,7 @@ async def test_thursday_after_hours_waits_until_monday_nine(ts_env: WorkflowEnvi
         assert state.gate is not None and state.gate.wait_until == monday_nine
         assert "outside deploy window" in state.gate.reasons[0]
         result = await h.result()
+        save_history(await h.fetch_history(), "release-control-gate-waits-promoted")
     assert result.outcome == Outcome.PROMOTED
     assert result.state is not None
     assert [a.by for a in result.state.approvals] == ["rm-ann", "rm-bob"]
@@ -253,6 +255,9 @@ async def test_sev2_mid_canary_halts_and_resolving_resumes(ts_env: WorkflowEnvir
         assert len(state.canary.analyses) >= 20, "analysis keeps running while halted"
         await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-42", by="ic-ivy"))
         result = await h.result()
+        save_history(await h.fetch_history(), "release-control-incident-halt-resume")
+        control = run.client.get_workflow_handle(run.control)
+        save_history(await control.fetch_history(), "release-control-workflow")
     assert result.outcome == Outcome.PROMOTED
     assert result.state is not None
     actions = [e.action for e in result.state.audit]
@@ -290,6 +295,7 @@ async def test_incident_commander_forces_a_rollback(ts_env: WorkflowEnvironment)
             OverrideInput(by="ic-ivy", kind="rollback", reason="suspected cause of INC-9"),
         )
         result = await h.result()
+        save_history(await h.fetch_history(), "release-control-ic-override-rollback")
     assert result.outcome == Outcome.ROLLED_BACK
     assert "ic-ivy" in result.reason and "INC-9" in result.reason
     assert run.world.calls[-1] == "rollback:production"
@@ -358,6 +364,10 @@ async def test_two_commits_racing_yield_one_in_production(ts_env: WorkflowEnviro
         winner_handle = second if loser.commit == "aaaaaaa1" else first
         await winner_handle.signal("approve", ApprovalInput(by="rm-cat"))
         result = await winner_handle.result()
+        loser_handle = first if winner_handle is second else second
+        await loser_handle.result()
+        save_history(await loser_handle.fetch_history(), "release-control-superseded")
+        save_history(await winner_handle.fetch_history(), "release-control-race-winner")
         del done
     assert result.outcome == Outcome.PROMOTED
     assert loser.superseded_by == winner_handle.id

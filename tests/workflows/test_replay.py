@@ -26,6 +26,17 @@ def test_histories_are_recorded() -> None:
         "timeskip-auto-rollback",
         "local-good-promotion",
         "local-bad-rolled-back",
+        # workflow.patched("release-control"): lock, policy approvals, gate, incidents
+        "release-control-gate-waits-promoted",
+        "release-control-incident-halt-resume",
+        "release-control-ic-override-rollback",
+        "release-control-superseded",
+        "release-control-race-winner",
+        "release-control-workflow",
+        "timeskip-waves-promoted",  # Kubernetes clusters: one wave per cluster
+        "timeskip-wave-failed-undone",  # second wave fails, the first is undone
+        "seed-novapay-argocd",  # staging through argocd_sync
+        "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
     } <= names, names
 
 
