@@ -20,7 +20,7 @@ from rollway.metrics.sequential import run_sequential, windows
 from rollway.metrics.spec import BaselineMode, MetricCheck
 from rollway.metrics.templates import TEMPLATES, render
 from rollway.models import AnalysisInput, AnalysisResult, MetricResult
-from rollway.platform.local import backend_name, server_name
+from rollway.platform.labels import backend_name, server_name
 
 
 def query_variables(inp: AnalysisInput) -> dict[str, str]:

@@ -61,8 +61,13 @@ class ApprovalPolicy(BaseModel):
     allow_author: bool = Field(default=False, description="May the change's author approve?")
     timeout: Duration | None = Field(default=None, description="How long to wait, e.g. '24h'.")
     on_timeout: Literal["reject", "escalate"] = "reject"
-    escalate_to: list[str] = Field(default_factory=list, description="Groups notified on escalate.")
-    remind_every: Duration | None = Field(default=None, description="Reminder interval.")
+    escalate_to: list[str] = Field(
+        default_factory=list,
+        description="Groups named in the escalation (no notification is sent yet).",
+    )
+    remind_every: Duration | None = Field(
+        default=None, description="Reminder interval (accepted; no reminder is sent yet)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ApprovalPolicy:

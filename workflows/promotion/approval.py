@@ -89,7 +89,8 @@ async def production_gate(p: Promotion) -> None:
                     p.keeper.audit(
                         "rollway",
                         "escalate approval",
-                        reason=f"no decision in {format_duration(policy.timeout)}; notified {groups}",
+                        reason=f"no decision in {format_duration(policy.timeout)}; "
+                        f"escalated to {groups} (nobody was notified: notifications are not built)",
                     )
                     continue
                 timeout = left

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -27,20 +26,11 @@ from rollway.platform.base import (
     Target,
     VersionStatus,
 )
+from rollway.platform.labels import backend_name, server_name
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import BackendEntry, HAProxy, ServerEntry
 from rollway.platform.local.processes import ProcessRef
 from rollway.spec import LocalPlatformConfig, RunSpec
-
-
-def backend_name(target: Target) -> str:
-    """HAProxy backend (and Prometheus `proxy` label) of a target."""
-    return f"{target.service}.{target.environment}"
-
-
-def server_name(version: str) -> str:
-    """HAProxy server name (Prometheus `server` label) of a version."""
-    return re.sub(r"[^A-Za-z0-9_.:-]", "_", version)
 
 
 class RunningVersion(BaseModel):
