@@ -6,12 +6,12 @@ applies botocore's standard retry mode) and returns pydantic models. Errors are
 worker's environment through boto3's default chain.
 """
 
-# Submodules load on first use (PEP 562): importing one light module (the config
-# models the pipeline spec needs) must not load the cloud client behind the others.
+# Submodules load on first use (rollway.lazy): the spec imports only the config models.
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from rollway.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from rollway.models import AuditRecordRef, ImageRef
@@ -69,10 +69,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)
 
 
 __all__ = [
