@@ -23,7 +23,7 @@ def _platform(inp: PlatformInput) -> Platform:
     return platform_for(inp.environment, inp.run)
 
 
-@activity.defn(name="deploy")
+@activity.defn(name="deploy", no_thread_cancel_exception=True)
 def deploy(inp: DeployInput) -> DeploymentStatus:
     """Start the version as canary at 0 % (a retry finds it already started)."""
     with platform_errors():
@@ -42,19 +42,19 @@ def wait_ready(inp: WaitReadyInput) -> DeploymentStatus:
         )
 
 
-@activity.defn(name="set_weight")
+@activity.defn(name="set_weight", no_thread_cancel_exception=True)
 def set_weight(inp: WeightInput) -> DeploymentStatus:
     with platform_errors():
         return _platform(inp).set_weight(inp.target, inp.weight)
 
 
-@activity.defn(name="promote")
+@activity.defn(name="promote", no_thread_cancel_exception=True)
 def promote(inp: PlatformInput) -> DeploymentStatus:
     with platform_errors():
         return _platform(inp).promote(inp.target)
 
 
-@activity.defn(name="rollback")
+@activity.defn(name="rollback", no_thread_cancel_exception=True)
 def rollback(inp: PlatformInput) -> DeploymentStatus:
     """Stable to 100 % in the first write, then the canary is stopped."""
     with platform_errors():
@@ -67,7 +67,7 @@ def platform_status(inp: PlatformInput) -> DeploymentStatus:
         return _platform(inp).status(inp.target)
 
 
-@activity.defn(name="undo")
+@activity.defn(name="undo", no_thread_cancel_exception=True)
 def undo(inp: UndoInput) -> DeploymentStatus:
     """Return stable to its previous version (an earlier wave that must be rolled back)."""
     with platform_errors():

@@ -41,6 +41,7 @@ class Stage(StrEnum):
     CANARY = "canary"
     PROMOTING = "promoting"
     ROLLING_BACK = "rolling_back"
+    ROLLBACK_STUCK = "rollback_stuck"
     DONE = "done"
 
 
@@ -200,6 +201,14 @@ class PromotionState(BaseModel):
     audit: list[AuditEntry] = Field(default_factory=list)
     rollback_metrics: list[MetricResult] = Field(
         default_factory=list, description="The metric values that caused an automatic rollback."
+    )
+    rollback_error: str | None = Field(
+        default=None, description="While a rollback keeps failing: its last error."
+    )
+    traffic: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="What the platform last said serves each target: version -> weight (%), "
+        "read again after any abort or failure.",
     )
     timeline: list[TimelineEntry] = Field(default_factory=list)
 

@@ -7,6 +7,7 @@ the workflow asked for.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,8 +50,10 @@ class FakeWorld:
     calls: list[str] = field(default_factory=list)
     verdicts: list[str] = field(default_factory=list)  # consumed one per analysis; then "pass"
     fail: dict[str, str] = field(default_factory=dict)  # activity name -> error message
+    fail_times: dict[str, int] = field(default_factory=dict)  # name -> failures left (retryable)
     scan_passed: bool = True
     groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
+    promote_gate: asyncio.Event | None = None  # `promote` waits for it (an abort mid-call)
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -77,6 +80,9 @@ class FakeWorld:
     def _maybe_fail(self, name: str) -> None:
         if name in self.fail:
             raise ApplicationError(self.fail[name], non_retryable=True)
+        if self.fail_times.get(name, 0) > 0:
+            self.fail_times[name] -= 1
+            raise ApplicationError(f"{name}: platform unavailable (scripted)")
 
     def activities(self) -> list[Callable[..., Any]]:
         world = self
@@ -123,6 +129,8 @@ class FakeWorld:
         async def promote(inp: PlatformInput) -> DeploymentStatus:
             env = world.key(inp.target)
             world.calls.append(f"promote:{env}")
+            if world.promote_gate is not None:
+                await world.promote_gate.wait()
             if env in world.canary:
                 world.stable[env] = world.canary.pop(env)
                 world.weight[env] = 0
@@ -132,6 +140,7 @@ class FakeWorld:
         async def rollback(inp: PlatformInput) -> DeploymentStatus:
             env = world.key(inp.target)
             world.calls.append(f"rollback:{env}")
+            world._maybe_fail("rollback")
             world.canary.pop(env, None)
             world.weight[env] = 0
             return world.status(inp.target)

@@ -12,12 +12,15 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import (
         DeployInput,
         Outcome,
         PlatformInput,
+        Stage,
+        UndoInput,
         WaitReadyInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
@@ -38,6 +41,9 @@ async def activity(
     on_error: PlatformInput | None = None,
 ) -> T:
     """Run an activity; a failure (or an abort meanwhile) ends the promotion cleanly."""
+    if p.honest:
+        # An abort waits until the call has finished or acknowledged its cancellation.
+        opts = {**opts, "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED}
     task = asyncio.ensure_future(
         workflow.execute_activity(name, inp, result_type=result_type, **opts)
     )
@@ -59,8 +65,9 @@ async def activity(
 
 async def call(p: Promotion, name: str, inp: PlatformInput) -> DeploymentStatus:
     """One platform activity (`deploy`, `set_weight`, `promote`, `platform_status`)."""
+    opts = options.PLATFORM_CALL if p.honest else options.PLATFORM
     return await activity(
-        p, name, inp, DeploymentStatus, options.PLATFORM, what=name.replace("_", " "), on_error=inp
+        p, name, inp, DeploymentStatus, opts, what=name.replace("_", " "), on_error=inp
     )
 
 
@@ -95,7 +102,49 @@ async def deploy(p: Promotion, env: PlatformInput, artifact: str) -> DeploymentS
 
 async def rollback_target(p: Promotion, env: PlatformInput) -> None:
     """Canary weight to 0 and the canary stopped; stable untouched."""
-    await workflow.execute_activity(
-        "rollback", env, result_type=DeploymentStatus, **options.ROLLBACK
-    )
+    await must_succeed(p, "rollback", env, f"rollback of {env.target.label()}")
     p.keeper.log(f"{env.target.label()}: canary at 0%, stable untouched")
+
+
+async def must_succeed(p: Promotion, name: str, inp: PlatformInput, what: str) -> DeploymentStatus:
+    """A corrective platform call (`rollback`, `undo`): escalating, bounded, never hidden.
+
+    Each level of `options.ROLLBACK_LEVELS` retries a bounded number of times; while
+    it keeps failing the stage is `rollback_stuck` with the last error; when the last
+    level fails the promotion ends `failed` (the final re-read records the traffic).
+    """
+    if not p.honest:
+        old: DeploymentStatus = await workflow.execute_activity(
+            name, inp, result_type=DeploymentStatus, **options.ROLLBACK
+        )
+        return old
+    error = ""
+    for level, opts in enumerate(options.ROLLBACK_LEVELS, start=1):
+        try:
+            status: DeploymentStatus = await workflow.execute_activity(
+                name, inp, result_type=DeploymentStatus, **opts
+            )
+        except ActivityError as e:
+            error = cause(e)
+            p.state.rollback_error = f"{what}: {error}"
+            p.keeper.enter(
+                Stage.ROLLBACK_STUCK,
+                f"{what} keeps failing (escalation level {level} of "
+                f"{len(options.ROLLBACK_LEVELS)} exhausted): {error}",
+            )
+            continue
+        if p.state.rollback_error is not None:
+            p.keeper.log(f"{what} got through at escalation level {level}")
+            p.state.rollback_error = None
+        return status
+    raise Stop(Outcome.FAILED, f"{what} failed after every retry: {error}")
+
+
+async def undo(p: Promotion, env: PlatformInput, to_version: str | None) -> DeploymentStatus:
+    """Return a target's stable to its previous version (an earlier wave)."""
+    return await must_succeed(
+        p,
+        "undo",
+        UndoInput(**env.model_dump(), to_version=to_version),
+        f"undo of {env.target.label()}",
+    )

@@ -66,6 +66,7 @@ class Promotion:
         env = self.spec.canary.environment
         self.release = ReleaseParticipant(inp, env, self.spec.environments[env].policy)
         self.controlled = False  # set in run(): executions with the release-control patch
+        self.honest = False  # set in run(): executions with the honest-failures patch
         self.directory = GroupDirectory(groups={})
         self.extras: list[ApprovalRequirement] = []
 
@@ -74,7 +75,7 @@ class Promotion:
         a = self.flags.abort_request
         if a is None:
             return
-        in_canary = self.state.stage in (Stage.CANARY, Stage.ROLLING_BACK)
+        in_canary = self.state.stage in (Stage.CANARY, Stage.ROLLING_BACK, Stage.ROLLBACK_STUCK)
         outcome = Outcome.ROLLED_BACK if in_canary else Outcome.ABORTED
         raise Stop(
             outcome,

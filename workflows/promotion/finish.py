@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import (
         Outcome,
         PlatformInput,
         Stage,
-        UndoInput,
         WaveState,
         WeightInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
     from workflows.promotion import options
-    from workflows.promotion.calls import call, rollback_target
-    from workflows.promotion.context import Promotion, Stop
+    from workflows.promotion.calls import call, platform_input, rollback_target, undo
+    from workflows.promotion.context import Promotion, Stop, cause
 
 
 async def promote(p: Promotion, env: PlatformInput) -> None:
@@ -52,12 +52,7 @@ async def undo_waves(
     """Activity `undo`: a later wave failed, so every earlier cluster returns to its previous version."""
     undone = []
     for env, previous in reversed(done):
-        await workflow.execute_activity(
-            "undo",
-            UndoInput(**env.model_dump(), to_version=previous),
-            result_type=DeploymentStatus,
-            **options.ROLLBACK,
-        )
+        await undo(p, env, previous)
         if (wave := wave_state(p, env.target)) is not None:
             wave.status, wave.version = "undone", previous
         undone.append(f"{env.target.cluster} -> {previous}")
@@ -67,3 +62,42 @@ async def undo_waves(
 
 def wave_state(p: Promotion, target: Target) -> WaveState | None:
     return next((w for w in p.state.waves if w.cluster == target.cluster), None)
+
+
+async def record_traffic(p: Promotion) -> None:
+    """After an abort or failure: read what really serves traffic, and say that.
+
+    The platform is the truth. A canary the abort came too late for (it already
+    serves 100 %) is reported promoted; a canary still holding traffic after a
+    failed rollback makes the outcome `failed`, naming its weight.
+    """
+    if p.state.canary is None or p.state.outcome == Outcome.PROMOTED:
+        return
+    environment = p.spec.canary.environment
+    promoted_everywhere, stuck = True, []
+    for cluster in p.spec.environments[environment].clusters:
+        env = platform_input(
+            p, Target(service=p.inp.service, environment=environment, cluster=cluster)
+        )
+        try:
+            status = await workflow.execute_activity(
+                "platform_status", env, result_type=DeploymentStatus, **options.PLATFORM_CALL
+            )
+        except ActivityError as e:
+            p.keeper.log(f"{env.target.label()}: could not read what serves traffic: {cause(e)}")
+            promoted_everywhere = False
+            continue
+        p.state.traffic[env.target.label()] = {
+            v.version: v.weight for v in (status.stable, status.canary) if v is not None
+        }
+        if status.stable is not None:
+            p.state.stable_version = status.stable.version
+        promoted_everywhere &= status.stable is not None and status.stable.version == p.inp.version
+        if status.canary is not None and status.canary.weight > 0:
+            stuck.append(f"{env.target.label()} {status.canary.version} at {status.canary.weight}%")
+    if promoted_everywhere and p.state.outcome in (Outcome.ABORTED, Outcome.ROLLED_BACK):
+        p.state.reason = f"{p.inp.version} already served 100% when this came: {p.state.reason}"
+        p.state.outcome = Outcome.PROMOTED
+    elif stuck:
+        p.state.outcome = Outcome.FAILED
+        p.state.reason = f"canary still serves traffic ({', '.join(stuck)}): {p.state.reason}"

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.common import RetryPolicy
+from temporalio.workflow import ActivityCancellationType
 
 # Platform writes are idempotent, so retrying them is always safe.
 PLATFORM: dict[str, Any] = {
@@ -17,7 +18,52 @@ PLATFORM: dict[str, Any] = {
     ),
 }
 
-# A rollback must get through: short timeout, many quick retries.
+# Executions with the `honest-failures` patch: platform calls heartbeat, and a cancel
+# waits until the call has finished or acknowledged, so no late write lands after a
+# rollback and the outcome is recorded only once the platform is quiet.
+PLATFORM_CALL: dict[str, Any] = {
+    **PLATFORM,
+    "heartbeat_timeout": timedelta(seconds=30),
+    "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+}
+
+# A rollback must get through, but never silently forever: each escalation level has
+# bounded attempts and a schedule-to-close; between levels the state says
+# `rollback_stuck` with the last error; after the last one the promotion ends `failed`.
+ROLLBACK_LEVELS: list[dict[str, Any]] = [
+    {
+        "start_to_close_timeout": timedelta(seconds=60),
+        "schedule_to_close_timeout": timedelta(minutes=2),
+        "heartbeat_timeout": timedelta(seconds=30),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(milliseconds=500),
+            maximum_interval=timedelta(seconds=5),
+            maximum_attempts=5,
+        ),
+    },
+    {
+        "start_to_close_timeout": timedelta(seconds=60),
+        "schedule_to_close_timeout": timedelta(minutes=10),
+        "heartbeat_timeout": timedelta(seconds=30),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=10),
+            maximum_interval=timedelta(minutes=1),
+            maximum_attempts=5,
+        ),
+    },
+    {
+        "start_to_close_timeout": timedelta(seconds=60),
+        "schedule_to_close_timeout": timedelta(minutes=30),
+        "heartbeat_timeout": timedelta(seconds=30),
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(minutes=1),
+            maximum_interval=timedelta(minutes=5),
+            maximum_attempts=5,
+        ),
+    },
+]
+
+# Executions before the `honest-failures` patch: retried without bound.
 ROLLBACK: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=60),
     "retry_policy": RetryPolicy(

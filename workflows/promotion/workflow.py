@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import (
@@ -20,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion.approval import approval, production_gate
     from workflows.promotion.artifact import archive, build, resolve_image
     from workflows.promotion.canary import canary
-    from workflows.promotion.context import Promotion, Stop
+    from workflows.promotion.context import Promotion, Stop, cause
+    from workflows.promotion.finish import record_traffic
     from workflows.promotion.scan import scan_gate
     from workflows.promotion.staging import staging
 
@@ -39,6 +40,8 @@ class PromotionWorkflow:
         p.state.started_at = workflow.now()
         # Release control (locks, incidents, windows) came after the first histories.
         p.controlled = workflow.patched("release-control")
+        # Bounded, visible rollbacks; cancels that wait; traffic re-read after failures.
+        p.honest = workflow.patched("honest-failures")
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         try:
             artifact = await build(p)
@@ -52,6 +55,12 @@ class PromotionWorkflow:
             await canary(p, artifact)  # ends with Stop(promoted | rolled_back | …)
         except Stop as stop:
             p.state.outcome, p.state.reason = stop.outcome, stop.reason
+        except ActivityError as e:  # a call outside the plumbing (release control, archive)
+            if not p.honest:
+                raise
+            p.state.outcome, p.state.reason = Outcome.FAILED, f"internal error: {cause(e)}"
+        if p.honest:
+            await record_traffic(p)
         if p.controlled:
             await p.release.leave()
         p.state.finished_at = workflow.now()
