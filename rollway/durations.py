@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -19,7 +19,7 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     if isinstance(text, int | float):
         if text < 0:
             raise ValueError("must not be negative")
-        return timedelta(seconds=text)
+        return timedelta(seconds=text)  # may raise OverflowError: callers bound it
     s = str(text).strip().lower().replace(" ", "")
     if not s:
         raise ValueError("empty duration; write e.g. '30s', '15m' or '1h'")
@@ -57,8 +57,35 @@ def format_duration(td: timedelta) -> str:
     return sign + "".join(parts)
 
 
+MAX_DURATION = timedelta(days=365)
+"""No duration in a pipeline or a decision may be longer (timers past it overflow dates)."""
+
+
 def _validate(v: Any) -> timedelta:
-    return parse_duration(v)
+    try:
+        td = parse_duration(v)
+    except OverflowError:
+        raise ValueError(
+            f"'{v}' is far too long: at most {format_duration(MAX_DURATION)}"
+        ) from None
+    if td > MAX_DURATION:
+        raise ValueError(
+            f"'{format_duration(td)}' is too long: at most {format_duration(MAX_DURATION)}"
+        )
+    return td
+
+
+def at_most(limit: timedelta, field: str) -> Any:
+    """A validator bounding one duration field more tightly than `MAX_DURATION`."""
+
+    def check(td: timedelta) -> timedelta:
+        if td > limit:
+            raise ValueError(
+                f"{field} '{format_duration(td)}' is too long: at most {format_duration(limit)}"
+            )
+        return td
+
+    return AfterValidator(check)
 
 
 Duration = Annotated[

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from rollway.fields import Person, Text
 from rollway.metrics.spec import AnalysisSpec, MetricCheck
 from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
@@ -82,15 +83,15 @@ class PromotionInput(BaseModel):
 class ApprovalInput(BaseModel):
     """`approve` / `reject` signal and update argument: `{"by": "alice", "comment": "…"}`."""
 
-    by: str = Field(min_length=1)
-    comment: str = ""
+    by: Person
+    comment: Text = ""
 
 
 class ActionInput(BaseModel):
     """`abort`, `rollback`, `pause`, `resume` argument: `{"by": "bob", "reason": "…"}`."""
 
-    by: str = "unknown"
-    reason: str = ""
+    by: Person = "unknown"
+    reason: Text = ""
 
 
 # --- state (the `state` query) ---------------------------------------------------------
@@ -210,7 +211,11 @@ class PromotionState(BaseModel):
         description="What the platform last said serves each target: version -> weight (%), "
         "read again after any abort or failure.",
     )
-    timeline: list[TimelineEntry] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(
+        default_factory=list,
+        description="What happened, oldest first; at most 300 (the first and the newest).",
+    )
+    timeline_dropped: int = Field(default=0, description="Entries dropped to keep it bounded.")
 
 
 class PromotionResult(BaseModel):

@@ -14,7 +14,9 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from rollway.fields import Name, Person, Text
 
 SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
 
@@ -66,11 +68,11 @@ class ControlSnapshot(BaseModel):
 
 
 class DeclareIncidentInput(BaseModel):
-    id: str = Field(min_length=1)
-    severity: str
-    commander: str = Field(min_length=1)
-    summary: str = ""
-    by: str = "unknown"
+    id: Name
+    severity: str = Field(max_length=16)
+    commander: Person
+    summary: Text = ""
+    by: Person = "unknown"
 
     @field_validator("severity")
     @classmethod
@@ -79,22 +81,24 @@ class DeclareIncidentInput(BaseModel):
 
 
 class ResolveIncidentInput(BaseModel):
-    id: str = Field(min_length=1)
-    by: str = "unknown"
-    reason: str = ""
+    id: Name
+    by: Person = "unknown"
+    reason: Text = ""
 
 
 class FreezeInput(BaseModel):
-    id: str = Field(default="manual", min_length=1)
-    reason: str = Field(min_length=1, description="Why deploys stop; shown to everyone waiting.")
-    by: str = "unknown"
-    until: datetime | None = None
+    id: Name = "manual"
+    reason: Text = Field(min_length=1, description="Why deploys stop; shown to everyone waiting.")
+    by: Person = "unknown"
+    until: AwareDatetime | None = Field(
+        default=None, description="When it lifts by itself; must carry a time zone."
+    )
 
 
 class UnfreezeInput(BaseModel):
-    id: str = Field(default="manual", min_length=1)
-    by: str = "unknown"
-    reason: str = ""
+    id: Name = "manual"
+    by: Person = "unknown"
+    reason: Text = ""
 
 
 # --- promotion <-> release control ----------------------------------------------------
@@ -156,9 +160,9 @@ OverrideKind = Literal["bypass_gate", "rollback", "pause", "resume", "skip_soak"
 class OverrideInput(BaseModel):
     """An incident commander's (or release manager's) override of one promotion."""
 
-    by: str = Field(min_length=1)
+    by: Person
     kind: OverrideKind
-    reason: str = Field(min_length=1, description="Required: every override is audited.")
+    reason: Text = Field(min_length=1, description="Required: every override is audited.")
 
 
 class AuditEntry(BaseModel):

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from rollway.durations import Duration
+from rollway.durations import Duration, at_most
 from rollway.metrics.spec import AnalysisSpec
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
 from rollway.policy import ApprovalPolicy, ReleasePolicy
@@ -37,6 +37,10 @@ from rollway.scan.policy import ScanPolicy
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+MAX_SOAK = timedelta(days=30)
+"""The longest one canary step may soak."""
 
 
 class SpecModel(BaseModel):
@@ -140,7 +144,9 @@ class CommandBuild(SpecModel):
         description="argv, run in `workdir` with COMMIT, VERSION, SERVICE, ARTIFACT_DIR set.",
     )
     workdir: str = Field(default=".", description="Relative to the pipeline file's folder.")
-    timeout: Duration = Field(default=timedelta(minutes=30))
+    timeout: Annotated[Duration, at_most(timedelta(hours=24), "build.timeout")] = Field(
+        default=timedelta(minutes=30)
+    )
     env: dict[str, str] = Field(default_factory=dict)
 
 
@@ -223,7 +229,7 @@ class CanaryStep(SpecModel):
     """Send `weight` percent of traffic to the canary, then soak for `soak`."""
 
     weight: int = Field(ge=1, le=100)
-    soak: Duration = Field(default=timedelta(0))
+    soak: Annotated[Duration, at_most(MAX_SOAK, "soak")] = Field(default=timedelta(0))
 
 
 class CanarySpec(SpecModel):

@@ -144,7 +144,8 @@ def freeze(
     reason: Annotated[str, typer.Option(help="Why deploys stop (required).")],
     id_: Annotated[str, typer.Option("--id", help="Freeze id.")] = "manual",
     until: Annotated[
-        datetime | None, typer.Option(help="When it lifts by itself (ISO time, UTC).")
+        datetime | None,
+        typer.Option(help="When it lifts by itself (ISO time; without a zone: local time)."),
     ] = None,
     environment: Env = "production",
     by: ByOpt = None,
@@ -154,7 +155,11 @@ def freeze(
     async def main() -> None:
         if not reason.strip():
             raise UserError("--reason must say why deploys stop", 2)
-        inp = FreezeInput(id=id_, reason=reason, until=until, by=by or default_user())
+        lifts = until
+        if lifts is not None and lifts.tzinfo is None:
+            lifts = lifts.astimezone()  # a naive time is the user's local time
+            out().print(f"--until has no time zone: taken as local time, {lifts.isoformat()}")
+        inp = FreezeInput(id=id_, reason=reason, until=lifts, by=by or default_user())
         _print_snapshot(await _control(await connect(), environment, "freeze", inp))
 
     run(main())

@@ -12,6 +12,8 @@ with workflow.unsafe.imports_passed_through():
 STAGE_KEY = SearchAttributeKey.for_keyword("RollwayStage")
 SERVICE_KEY = SearchAttributeKey.for_keyword("RollwayService")
 MAX_ANALYSES = 20
+MAX_TIMELINE = 300  # entries kept: the first (how it started) and the newest
+MAX_AUDIT = 200
 
 
 class StateKeeper:
@@ -21,9 +23,13 @@ class StateKeeper:
         self.state = state
 
     def log(self, message: str, by: str | None = None) -> None:
-        self.state.timeline.append(
+        timeline = self.state.timeline
+        timeline.append(
             TimelineEntry(at=workflow.now(), stage=self.state.stage, message=message, by=by)
         )
+        if len(timeline) > MAX_TIMELINE:  # bounded, so the state query stays small
+            del timeline[1]
+            self.state.timeline_dropped += 1
         workflow.logger.info("%s: %s", self.state.stage.value, message)
         self._details()
 
@@ -32,6 +38,8 @@ class StateKeeper:
         self.state.audit.append(
             AuditEntry(at=workflow.now(), by=by, action=action, accepted=accepted, reason=reason)
         )
+        if len(self.state.audit) > MAX_AUDIT:
+            del self.state.audit[0]
         verdict = "" if accepted else "refused: "
         self.log(f"{verdict}{action}" + (f" ({reason})" if reason else ""), by=by)
 
