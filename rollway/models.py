@@ -196,6 +196,7 @@ class PromotionState(BaseModel):
     )
     gate: GateState | None = None
     lock: str = Field(default="", description="The production lock: granted, queued behind …")
+    staging_lock: str = Field(default="", description="The staging lock: granted, queued behind …")
     superseded_by: str | None = None
     supersedes: list[str] = Field(default_factory=list)
     halted_by: str | None = Field(default=None, description="The incident holding the canary.")

@@ -123,6 +123,11 @@ class LockRequest(BaseModel):
     service: str
     commit: str
     on_conflict: Literal["supersede", "queue"] = "supersede"
+    hold: bool = Field(
+        default=False,
+        description="Granted straight into the non-supersedable stage (an environment "
+        "the holder writes at once, such as staging): newer commits wait their turn.",
+    )
 
 
 class LockStageInput(BaseModel):
@@ -138,12 +143,18 @@ class LockRelease(BaseModel):
     service: str
 
 
+LockStatus = Literal["granted", "queued", "superseded"]
+
+
 class LockDecision(BaseModel):
     """Sent to a promotion: the lock is granted, queued behind `holder`, or superseded."""
 
-    status: Literal["granted", "queued", "superseded"]
+    status: LockStatus
     holder: str | None = None
     superseded_by: str | None = None
+    environment: str | None = Field(
+        default=None, description="Whose lock (a promotion may hold staging's and production's)."
+    )
 
 
 class LockHolder(BaseModel):

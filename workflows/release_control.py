@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         LockRelease,
         LockRequest,
         LockStageInput,
+        LockStatus,
         ManualFreeze,
         ReleaseControlState,
         ResolveIncidentInput,
@@ -184,7 +185,7 @@ class ReleaseControlWorkflow:
                 (
                     holder.workflow_id,
                     "lock",
-                    LockDecision(status="superseded", superseded_by=req.workflow_id),
+                    self._decision("superseded", superseded_by=req.workflow_id),
                 )
             )
             self._grant(req)
@@ -196,12 +197,26 @@ class ReleaseControlWorkflow:
         # failed signal tells us, and `_send` then hands the lock on.
         self.outbox.append((holder.workflow_id, "release_control_ping", "ping"))
         self.outbox.append(
-            (req.workflow_id, "lock", LockDecision(status="queued", holder=holder.workflow_id))
+            (req.workflow_id, "lock", self._decision("queued", holder=holder.workflow_id))
         )
 
     def _grant(self, req: LockRequest) -> None:
-        self.state.locks[req.service] = LockHolder(workflow_id=req.workflow_id, commit=req.commit)
-        self.outbox.append((req.workflow_id, "lock", LockDecision(status="granted")))
+        self.state.locks[req.service] = LockHolder(
+            workflow_id=req.workflow_id,
+            commit=req.commit,
+            stage="production" if req.hold else "approval",
+        )
+        self.outbox.append((req.workflow_id, "lock", self._decision("granted")))
+
+    def _decision(
+        self, status: LockStatus, holder: str | None = None, superseded_by: str | None = None
+    ) -> LockDecision:
+        return LockDecision(
+            status=status,
+            holder=holder,
+            superseded_by=superseded_by,
+            environment=self.snap.environment,
+        )
 
     @workflow.signal(name="lock_stage")
     def lock_stage(self, inp: LockStageInput) -> None:
@@ -231,7 +246,7 @@ class ReleaseControlWorkflow:
                 (
                     older.workflow_id,
                     "lock",
-                    LockDecision(status="superseded", superseded_by=newest.workflow_id),
+                    self._decision("superseded", superseded_by=newest.workflow_id),
                 )
             )
         self._grant(newest)

@@ -54,6 +54,9 @@ class FakeWorld:
     scan_passed: bool = True
     groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
     promote_gate: asyncio.Event | None = None  # `promote` waits for it (an abort mid-call)
+    ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
+    writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
+    stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -66,7 +69,13 @@ class FakeWorld:
         w = self.weight.get(env, 0)
         return DeploymentStatus(
             target=target,
-            stable=VersionStatus(version=stable, role="stable", ready=True, weight=100 - w)
+            stable=VersionStatus(
+                version=stable,
+                role="stable",
+                ready=True,
+                weight=100 - w,
+                artifact=self.stable_artifact.get(env, ""),
+            )
             if stable
             else None,
             canary=VersionStatus(
@@ -106,6 +115,7 @@ class FakeWorld:
         async def deploy(inp: DeployInput) -> DeploymentStatus:
             env = world.key(inp.target)
             world.calls.append(f"deploy:{env}")
+            world.writes.append(("deploy", env, inp.version))
             world._maybe_fail(f"deploy:{env}")
             if world.stable.get(env, world.stable.get(inp.target.environment)) != inp.version:
                 world.canary[env] = inp.version
@@ -115,6 +125,8 @@ class FakeWorld:
         @activity.defn(name="wait_ready")
         async def wait_ready(inp: WaitReadyInput) -> DeploymentStatus:
             world.calls.append(f"wait_ready:{world.key(inp.target)}")
+            if world.ready_gate is not None:
+                await world.ready_gate.wait()
             world._maybe_fail("wait_ready")
             return world.status(inp.target)
 
@@ -131,6 +143,7 @@ class FakeWorld:
             world.calls.append(f"promote:{env}")
             if world.promote_gate is not None:
                 await world.promote_gate.wait()
+            world.writes.append(("promote", env, world.canary.get(env, "")))
             if env in world.canary:
                 world.stable[env] = world.canary.pop(env)
                 world.weight[env] = 0

@@ -84,3 +84,19 @@ async def test_abort_while_promote_runs_reports_what_really_serves(ts_client: Cl
     assert state.traffic == {"demo/production": {"v2": 100}}
     assert "already served 100% when this came" in result.reason
     assert "bob" in result.reason
+
+
+async def test_same_label_other_artifact_is_a_new_release_not_already_stable(
+    ts_client: Client,
+) -> None:
+    world = FakeWorld(stable={"staging": "v1", "production": "v2"})
+    world.stable_artifact["production"] = "/artifacts/v2-0ldc0mm1t"
+    async with running(ts_client, world, pipeline(staging=None)) as h:
+        await wait_until(h, lambda s: s.stage == Stage.APPROVAL)
+        await h.signal("approve", ApprovalInput(by="alice"))
+        result = await h.result()
+    assert result.outcome == Outcome.FAILED  # not "promoted: v2 is already the stable version"
+    assert "built from another artifact (/artifacts/v2-0ldc0mm1t)" in result.reason
+    assert "is a new release" in result.reason
+    assert result.state is not None and result.state.stable_version == "v2"
+    assert not [w for w in world.writes if w[0] == "deploy"]  # production untouched

@@ -85,7 +85,8 @@ async def running(
         finally:
             # A release-control workflow left with a pending task (its worker gone) would
             # stop the shared time-skipping server from skipping time in later tests.
-            for wf_id in (handle.id, f"release-control-{queue}"):
+            control = f"release-control-{queue}"
+            for wf_id in (handle.id, control, f"{control}-staging"):
                 with contextlib.suppress(RPCError):
                     await client.get_workflow_handle(wf_id).terminate()
 

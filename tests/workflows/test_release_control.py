@@ -132,7 +132,7 @@ async def release_run(env: WorkflowEnvironment) -> AsyncIterator[Run]:
             yield run
         finally:
             # Anything left running (a failed test) would stop time skipping for the rest.
-            for wf_id in [*run.started, run.control]:
+            for wf_id in [*run.started, run.control, f"{run.control}-staging"]:
                 with contextlib.suppress(RPCError):
                     await env.client.get_workflow_handle(wf_id).terminate()
 

@@ -6,8 +6,6 @@ Executions without the `release-control` patch wait for plain approvals instead
 
 from __future__ import annotations
 
-import contextlib
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -17,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion import options
     from workflows.promotion.calls import activity
     from workflows.promotion.context import Promotion, Stop
+    from workflows.promotion.locks import await_lock, check_superseded
 
 
 async def approval(p: Promotion) -> None:
@@ -49,7 +48,7 @@ async def approval(p: Promotion) -> None:
 async def production_gate(p: Promotion) -> None:
     """The production lock, approvals and the release gate, re-evaluated on every change."""
     await p.release.join()
-    await _await_lock(p)
+    await await_lock(p, p.release)
     p.directory = await activity(
         p, "load_groups", p.inp.service, GroupDirectory, options.PLATFORM, what="groups"
     )
@@ -58,7 +57,7 @@ async def production_gate(p: Promotion) -> None:
     while True:
         p.flags.changed = False
         p.check_abort()
-        _check_superseded(p)
+        check_superseded(p, p.release)
         p.check_rejected()
         decision = p.release.gate(p.approvers(), bypass=p.flags.bypass_by is not None)
         p.extras = list(decision.extra_approvals)
@@ -109,51 +108,13 @@ async def production_gate(p: Promotion) -> None:
             timeout = p.release.wait_for(decision)
         else:
             break
-        await wait_change(p, timeout)
+        await p.wait_change(timeout)
     p.flags.emergency = decision.path == "emergency"
     await p.release.enter_production()
     p.keeper.log(
         f"release gate open ({decision.path})"
         + (f": {'; '.join(decision.notes)}" if decision.notes else "")
     )
-
-
-async def _await_lock(p: Promotion) -> None:
-    """Wait for the service's production lock; a newer commit may supersede us meanwhile."""
-    while True:
-        lock = p.release.lock
-        if lock is not None and lock.status == "granted":
-            p.state.lock = "granted"
-            if lock.holder is not None and lock.holder not in p.state.supersedes:
-                p.state.supersedes.append(lock.holder)
-                p.keeper.audit("rollway", f"superseded {lock.holder}", reason="newer commit")
-            return
-        _check_superseded(p)
-        p.check_abort()
-        if (
-            lock is not None
-            and lock.status == "queued"
-            and p.state.lock != f"queued behind {lock.holder}"
-        ):
-            p.state.lock = f"queued behind {lock.holder}"
-            p.keeper.log(f"waiting for the production lock held by {lock.holder}")
-        p.flags.changed = False
-        await wait_change(p, None)
-
-
-def _check_superseded(p: Promotion) -> None:
-    lock = p.release.lock
-    if lock is not None and lock.status == "superseded":
-        p.state.superseded_by = lock.superseded_by
-        raise Stop(Outcome.SUPERSEDED, f"superseded by {lock.superseded_by}")
-
-
-async def wait_change(p: Promotion, seconds: float | None) -> None:
-    """Until something changes (an approval, a snapshot, a lock) or `seconds` pass."""
-    with contextlib.suppress(TimeoutError):
-        await workflow.wait_condition(
-            lambda: p.flags.changed or p.flags.abort_request is not None, timeout=seconds
-        )
 
 
 def approval_policy(p: Promotion) -> ApprovalPolicy:

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from rollway.platform.base import Target
     from workflows.promotion import options
     from workflows.promotion.calls import call, deploy, platform_input
-    from workflows.promotion.context import Promotion, Stop, cause
+    from workflows.promotion.context import Promotion, Stop, cause, same_release
     from workflows.promotion.finish import auto_rollback, promote, undo_waves, wave_state
 
 
@@ -65,6 +65,8 @@ async def _wave(p: Promotion, env: PlatformInput, artifact: str) -> str | None:
     if wave is not None:
         wave.status, wave.version = "canary", p.state.stable_version
     if p.state.stable_version == p.inp.version and before.canary is None:
+        if p.honest:
+            same_release(p, before, artifact)
         p.flags.promoted_reason = f"{p.inp.version} is already the stable version"
         if wave is not None:
             wave.status = "promoted"

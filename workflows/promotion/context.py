@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from temporalio import workflow
@@ -16,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         PromotionState,
         Stage,
     )
+    from rollway.platform.base import DeploymentStatus
     from rollway.policy import ApprovalRequirement, GroupDirectory
     from workflows.promotion.release_control import ReleaseParticipant
     from workflows.promotion.state import StateKeeper
@@ -65,6 +67,19 @@ class Promotion:
         self.flags = Flags()
         env = self.spec.canary.environment
         self.release = ReleaseParticipant(inp, env, self.spec.environments[env].policy)
+        stg = self.spec.staging
+        self.staging_lock = (
+            ReleaseParticipant(
+                inp,
+                stg.environment,
+                None,
+                control_id=f"{inp.release_control}-{stg.environment}"
+                if inp.release_control
+                else None,
+            )
+            if stg is not None
+            else None
+        )
         self.controlled = False  # set in run(): executions with the release-control patch
         self.honest = False  # set in run(): executions with the honest-failures patch
         self.directory = GroupDirectory(groups={})
@@ -83,6 +98,20 @@ class Promotion:
             + (f": {a.reason}" if a.reason else ""),
         )
 
+    def participant(self, environment: str | None) -> ReleaseParticipant:
+        """Whose lock decision this is: staging's, else production's."""
+        if self.staging_lock is not None and environment == self.staging_lock.environment:
+            return self.staging_lock
+        return self.release
+
+    async def wait_change(self, seconds: float | None) -> None:
+        """Until something changes (an approval, a snapshot, a lock) or `seconds` pass."""
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self.flags.changed or self.flags.abort_request is not None,
+                timeout=seconds,
+            )
+
     def abort_reason(self) -> str:
         a = self.flags.abort_request
         assert a is not None
@@ -99,3 +128,15 @@ class Promotion:
             raise Stop(
                 Outcome.REJECTED, f"rejected by {rejected.by}: {rejected.comment}".rstrip(": ")
             )
+
+
+def same_release(p: Promotion, status: DeploymentStatus, artifact: str) -> None:
+    """The label matches the stable version there; so must the artifact (a release is a commit)."""
+    stable = status.stable
+    if stable is not None and stable.artifact and stable.artifact != artifact:
+        raise Stop(
+            Outcome.FAILED,
+            f"{p.inp.version} already runs in {status.target.label()} built from another "
+            f"artifact ({stable.artifact}); commit {p.inp.commit[:12]} is a new release: "
+            "give it its own version label and promote that",
+        )

@@ -33,11 +33,17 @@ DEFAULT_HALTING = ("SEV-1", "SEV-2")
 class ReleaseParticipant:
     """Talks to the environment's `ReleaseControlWorkflow` on behalf of one promotion."""
 
-    def __init__(self, inp: PromotionInput, environment: str, policy: ReleasePolicy | None) -> None:
+    def __init__(
+        self,
+        inp: PromotionInput,
+        environment: str,
+        policy: ReleasePolicy | None,
+        control_id: str | None = None,
+    ) -> None:
         self.inp = inp
         self.environment = environment
         self.policy = policy
-        self.control_id = inp.release_control or control_workflow_id(environment)
+        self.control_id = control_id or inp.release_control or control_workflow_id(environment)
         self.snapshot = ControlSnapshot(environment=environment)
         self.lock: LockDecision | None = None
         self.joined = False
@@ -54,8 +60,13 @@ class ReleaseParticipant:
 
     # --- talking to release control ---------------------------------------------------------
 
-    async def join(self) -> None:
-        """Start the environment's release control if needed, subscribe, ask for the lock."""
+    async def join(self, *, subscribe: bool = True, hold: bool = False) -> None:
+        """Start the environment's release control if needed, subscribe, ask for the lock.
+
+        `hold`: the lock is granted straight into the stage no newer commit may take
+        away (the holder writes the environment at once); `subscribe=False`: no
+        incident or freeze snapshots (a lock is all the promotion needs there).
+        """
         # An activity, not a child workflow: release control outlives every promotion.
         await workflow.execute_activity(
             "ensure_release_control",
@@ -65,7 +76,10 @@ class ReleaseParticipant:
         )
         me = workflow.info().workflow_id
         handle = workflow.get_external_workflow_handle(self.control_id)
-        await handle.signal("subscribe", SubscribeInput(workflow_id=me, service=self.inp.service))
+        if subscribe:
+            await handle.signal(
+                "subscribe", SubscribeInput(workflow_id=me, service=self.inp.service)
+            )
         await handle.signal(
             "request_lock",
             LockRequest(
@@ -73,6 +87,7 @@ class ReleaseParticipant:
                 service=self.inp.service,
                 commit=self.inp.commit,
                 on_conflict=self.inp.pipeline.lock,
+                hold=hold,
             ),
         )
         self.joined = True
@@ -90,6 +105,7 @@ class ReleaseParticipant:
 
     async def leave(self) -> None:
         if self.joined:
+            self.joined = False
             await self._signal(
                 "release_lock",
                 LockRelease(workflow_id=workflow.info().workflow_id, service=self.inp.service),

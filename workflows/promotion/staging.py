@@ -25,16 +25,36 @@ with workflow.unsafe.imports_passed_through():
         platform_input,
         rollback_target,
     )
-    from workflows.promotion.context import Promotion, Stop
+    from workflows.promotion.context import Promotion, Stop, same_release
+    from workflows.promotion.locks import await_lock
 
 
 async def staging(p: Promotion, artifact: str) -> None:
-    """Activities `deploy`, `wait_ready`, `smoke_test`, `set_weight`, `promote`."""
+    """Activities `deploy`, `wait_ready`, `smoke_test`, `set_weight`, `promote`.
+
+    Under the service's staging lock, so a concurrent promotion never replaces the
+    version this one deploys, smoke-tests and promotes there.
+    """
     stg = p.spec.staging
     if stg is None:
         return
     p.keeper.enter(Stage.STAGING, f"deploying to {stg.environment}")
-    env = platform_input(p, Target(service=p.inp.service, environment=stg.environment))
+    lock = p.staging_lock
+    if not p.honest or lock is None:
+        await _stage(p, artifact, stg.environment)
+        return
+    await lock.join(subscribe=False, hold=True)
+    try:
+        await await_lock(p, lock)
+        await _stage(p, artifact, stg.environment)
+    finally:
+        await lock.leave()
+
+
+async def _stage(p: Promotion, artifact: str, environment: str) -> None:
+    stg = p.spec.staging
+    assert stg is not None
+    env = platform_input(p, Target(service=p.inp.service, environment=environment))
     sync_timeout = env.environment.gitops_sync_timeout
     if sync_timeout is not None:
         await _gitops_staging(p, env, sync_timeout)
@@ -57,6 +77,8 @@ async def staging(p: Promotion, artifact: str) -> None:
         p.keeper.log("smoke checks passed: " + ", ".join(smoke.results))
         await call(p, "set_weight", WeightInput(**env.model_dump(), weight=100))
         await call(p, "promote", env)
+    elif p.honest:
+        same_release(p, status, artifact)
     p.keeper.log(f"{stg.environment} runs {p.inp.version}")
 
 

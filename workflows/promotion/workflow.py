@@ -150,7 +150,7 @@ class PromotionWorkflow:
 
     @workflow.signal(name="lock")
     def on_lock(self, decision: LockDecision) -> None:
-        self.p.release.on_lock(decision)
+        self.p.participant(decision.environment).on_lock(decision)
         self.p.flags.changed = True
 
     @workflow.update(name="override")
