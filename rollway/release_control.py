@@ -111,6 +111,21 @@ class EnsureControlInput(BaseModel):
     environment: str
 
 
+class ControlViewInput(BaseModel):
+    """What one promotion asks release control: the snapshot and its own lock."""
+
+    control_id: str = Field(description="The release-control workflow to read.")
+    workflow_id: str
+    service: str
+
+
+class ControlView(BaseModel):
+    """Release control's answer, read by an activity: never taken from a signal's payload."""
+
+    snapshot: ControlSnapshot
+    lock: LockDecision | None = None
+
+
 class SubscribeInput(BaseModel):
     workflow_id: str
     service: str
@@ -194,3 +209,6 @@ class ReleaseControlState(BaseModel):
     locks: dict[str, LockHolder] = Field(default_factory=dict, description="service -> holder")
     queues: dict[str, list[LockRequest]] = Field(default_factory=dict)
     audit: list[AuditEntry] = Field(default_factory=list)
+    superseded: dict[str, str] = Field(
+        default_factory=dict, description="workflow id -> the newer promotion that superseded it"
+    )

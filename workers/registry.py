@@ -18,7 +18,7 @@ from activities.platform import (
     undo,
     wait_ready,
 )
-from activities.release_control import ensure_release_control
+from activities.release_control import ensure_release_control, read_release_control
 from activities.scan import scan_gate
 from activities.smoke import smoke_test
 from workflows.promotion import PromotionWorkflow
@@ -35,6 +35,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     load_groups,
     platform_status,
     promote,
+    read_release_control,
     resolve_image,
     rollback,
     scan_gate,

@@ -16,6 +16,8 @@ with workflow.unsafe.imports_passed_through():
     from rollway.release_control import (
         AuditEntry,
         ControlSnapshot,
+        ControlView,
+        ControlViewInput,
         DeclareIncidentInput,
         FreezeInput,
         Incident,
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MAX_AUDIT = 200
+MAX_SUPERSEDED = 500
 HISTORY_LIMIT = 2000
 
 
@@ -162,6 +165,28 @@ class ReleaseControlWorkflow:
     def query_state(self) -> ReleaseControlState:
         return self.state
 
+    @workflow.query(name="view")
+    def query_view(self, inp: ControlViewInput) -> ControlView:
+        """A promotion's trusted read: the snapshot, and its lock as release control holds it."""
+        holder = self.state.locks.get(inp.service)
+        queue = self.state.queues.get(inp.service, [])
+        lock: LockDecision | None = None
+        if holder is not None and holder.workflow_id == inp.workflow_id:
+            lock = self._decision("granted")
+        elif any(q.workflow_id == inp.workflow_id for q in queue):
+            lock = self._decision("queued", holder=holder.workflow_id if holder else None)
+        elif inp.workflow_id in self.state.superseded:
+            lock = self._decision(
+                "superseded", superseded_by=self.state.superseded[inp.workflow_id]
+            )
+        return ControlView(snapshot=self.snap, lock=lock)
+
+    def _supersede(self, loser: str, winner: str) -> None:
+        self.state.superseded[loser] = winner
+        while len(self.state.superseded) > MAX_SUPERSEDED:
+            del self.state.superseded[next(iter(self.state.superseded))]
+        self.outbox.append((loser, "lock", self._decision("superseded", superseded_by=winner)))
+
     # --- promotions: subscriptions and the production lock (signals) -----------------------
 
     @workflow.signal(name="subscribe")
@@ -181,13 +206,7 @@ class ReleaseControlWorkflow:
                 f"supersede {holder.workflow_id}",
                 f"newer commit {req.commit[:12]} of {req.service}",
             )
-            self.outbox.append(
-                (
-                    holder.workflow_id,
-                    "lock",
-                    self._decision("superseded", superseded_by=req.workflow_id),
-                )
-            )
+            self._supersede(holder.workflow_id, req.workflow_id)
             self._grant(req)
             return
         queue = self.state.queues.setdefault(req.service, [])
@@ -242,11 +261,5 @@ class ReleaseControlWorkflow:
             return
         newest = waiting[-1]  # the newest commit wins; older waiting ones are superseded
         for older in waiting[:-1]:
-            self.outbox.append(
-                (
-                    older.workflow_id,
-                    "lock",
-                    self._decision("superseded", superseded_by=newest.workflow_id),
-                )
-            )
+            self._supersede(older.workflow_id, newest.workflow_id)
         self._grant(newest)

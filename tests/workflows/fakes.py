@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.release_control import ensure_release_control
+from activities.release_control import ensure_release_control, read_release_control
 from rollway.models import (
     AnalysisInput,
     AnalysisResult,
@@ -250,6 +250,7 @@ class FakeWorld:
             analyze,
             load_groups,
             ensure_release_control,
+            read_release_control,
             undo,
             argocd_sync,
             resolve_image,

@@ -56,6 +56,7 @@ async def production_gate(p: Promotion) -> None:
     started, escalated, last_reasons = workflow.now(), False, None
     while True:
         p.flags.changed = False
+        await p.release.sync()
         p.check_abort()
         check_superseded(p, p.release)
         p.check_rejected()

@@ -111,6 +111,7 @@ async def _soak(
     last: AnalysisResult | None = None
     while True:
         p.flags.changed = False
+        await p.release.sync()
         remaining = (end - workflow.now()).total_seconds()
         done_soaking = remaining <= 0 and (not need_pass or (last and last.status == "pass"))
         if p.flags.promote_now or p.flags.skip_soak:
@@ -119,8 +120,7 @@ async def _soak(
         if done_soaking and not c.paused and not _halted(p):
             return None
         wait = interval if remaining <= 0 or c.paused else min(interval, remaining)
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(lambda: p.flags.abort_request is not None, timeout=wait)
+        await _wait_watching_control(p, wait)
         if p.flags.abort_request is not None:
             return p.abort_reason()
         if not analysis.active or workflow.now() < canary_from + analysis.initial_delay:
@@ -135,6 +135,21 @@ async def _soak(
                 f"paused: analysis inconclusive {c.consecutive_inconclusive} times in a row "
                 f"({last.message}); traffic held at {c.weight}%. Resume with `rollway resume`."
             )
+
+
+async def _wait_watching_control(p: Promotion, seconds: float) -> None:
+    """Wait `seconds` (or until an abort); read release control as soon as it signals."""
+    due = workflow.now() + timedelta(seconds=seconds)
+    while (left := (due - workflow.now()).total_seconds()) > 0:
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: p.flags.abort_request is not None or p.release.needs_sync(),
+                timeout=left,
+            )
+        if p.flags.abort_request is not None or not p.release.needs_sync():
+            return
+        await p.release.sync()
+        _halted(p)  # the state names a halting incident as soon as it is known
 
 
 def _halted(p: Promotion) -> bool:

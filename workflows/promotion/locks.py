@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
 async def await_lock(p: Promotion, lock: ReleaseParticipant) -> None:
     """Wait for the service's lock in `lock`'s environment; a newer commit may supersede us."""
     while True:
+        await lock.sync()
         decision = lock.lock
         if decision is not None and decision.status == "granted":
             _describe(p, lock, "granted")

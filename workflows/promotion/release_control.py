@@ -11,12 +11,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import GateState, PromotionInput
     from rollway.policy import GateDecision, IncidentFreeze, ReleasePolicy, evaluate_gate
     from rollway.release_control import (
         ControlSnapshot,
+        ControlView,
+        ControlViewInput,
         EnsureControlInput,
         Incident,
         LockDecision,
@@ -48,15 +51,52 @@ class ReleaseParticipant:
         self.lock: LockDecision | None = None
         self.joined = False
         self.revision_seen = -1
+        # Executions with the `trusted-control` patch ignore what a `release_control` or
+        # `lock` signal carries (anyone with namespace access can send one): a signal
+        # only marks the view stale, and `sync()` reads release control by activity.
+        self.trusted = False
+        self.stale = False
 
     # --- messages from release control (called by the workflow's signal handlers) ------
 
     def on_snapshot(self, snap: ControlSnapshot) -> None:
-        if snap.revision >= self.snapshot.revision:
+        if self.trusted:
+            self.stale = True
+        elif snap.revision >= self.snapshot.revision:
             self.snapshot = snap
 
     def on_lock(self, decision: LockDecision) -> None:
-        self.lock = decision
+        if self.trusted:
+            self.stale = True
+        else:
+            self.lock = decision
+
+    def trust_only_reads(self) -> None:
+        """From now on only activity reads count; forget anything a signal brought."""
+        self.trusted = True
+        self.snapshot = ControlSnapshot(environment=self.environment)
+        self.lock = None
+
+    def needs_sync(self) -> bool:
+        return self.trusted and self.stale and self.joined
+
+    async def sync(self) -> None:
+        """Read release control (activity `read_release_control`) when a signal said it changed."""
+        if not self.needs_sync():
+            return
+        self.stale = False
+        view = await workflow.execute_activity(
+            "read_release_control",
+            ControlViewInput(
+                control_id=self.control_id,
+                workflow_id=workflow.info().workflow_id,
+                service=self.inp.service,
+            ),
+            result_type=ControlView,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+        )
+        self.snapshot, self.lock = view.snapshot, view.lock
 
     # --- talking to release control ---------------------------------------------------------
 

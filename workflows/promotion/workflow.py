@@ -42,6 +42,11 @@ class PromotionWorkflow:
         p.controlled = workflow.patched("release-control")
         # Bounded, visible rollbacks; cancels that wait; traffic re-read after failures.
         p.honest = workflow.patched("honest-failures")
+        # Release control's signals only wake; its state is read by activity.
+        if workflow.patched("trusted-control"):
+            for participant in (p.release, p.staging_lock):
+                if participant is not None:
+                    participant.trust_only_reads()
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         try:
             artifact = await build(p)
