@@ -9,7 +9,6 @@ every running version through file-based discovery.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 import time
@@ -30,11 +29,21 @@ from rollway.platform.base import (
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import BackendEntry, HAProxy, ServerEntry
 from rollway.platform.local.processes import ProcessRef
+from rollway.security.inputs import InputError, check_name
+from rollway.security.redact import child_env, redact
 from rollway.spec import LocalPlatformConfig, RunSpec
 
 
 def backend_name(target: Target) -> str:
-    """HAProxy backend (and Prometheus `proxy` label) of a target."""
+    """HAProxy backend (and Prometheus `proxy` label) of a target.
+
+    Names go into haproxy.cfg and runtime-API commands: anything but a plain name is refused.
+    """
+    try:
+        check_name(target.service, "service")
+        check_name(target.environment, "environment")
+    except InputError as e:
+        raise PlatformError(str(e), retryable=False) from None
     return f"{target.service}.{target.environment}"
 
 
@@ -198,7 +207,7 @@ class LocalPlatform:
         }
         argv = [a.format(**subst) for a in self.run.command]
         env = (
-            dict(os.environ)
+            child_env()  # the basics only: never the worker's credentials
             | self.run.env
             | {
                 "PORT": str(port),
@@ -256,7 +265,7 @@ class LocalPlatform:
             if v is None:
                 raise PlatformError(f"{target.label()} does not run {version}", retryable=False)
             if not processes.alive(v.process):
-                tail = processes.log_tail(v.process.log)
+                tail = redact(processes.log_tail(v.process.log))
                 raise PlatformError(
                     f"{target.label()} {version} exited before it was ready; log tail:\n{tail}",
                     retryable=False,
@@ -266,7 +275,7 @@ class LocalPlatform:
             if time.monotonic() > deadline:
                 raise PlatformError(
                     f"{target.label()} {version} did not answer 200 on {self.run.health_path} "
-                    f"within {timeout_s:.0f}s; log tail:\n{processes.log_tail(v.process.log)}",
+                    f"within {timeout_s:.0f}s; log tail:\n{redact(processes.log_tail(v.process.log))}",
                     retryable=False,
                 )
             heartbeat(f"waiting for {version} on port {v.port}")
