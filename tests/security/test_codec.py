@@ -123,3 +123,22 @@ async def test_data_converter_encrypts_values_and_failures() -> None:
     assert failure.message == "Encoded failure"
     error = await converter.decode_failure(failure)
     assert str(error) == f"boom {MARKER}"
+
+
+def test_codec_server_cli_refuses_bad_setups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from rollway.cli.main import app
+
+    monkeypatch.delenv(KEYS_ENV, raising=False)
+    monkeypatch.delenv("ROLLWAY_CODEC_TOKEN", raising=False)
+    runner = CliRunner()
+    missing = runner.invoke(app, ["codec-server"])
+    assert missing.exit_code == 2 and f"{KEYS_ENV} is not set" in " ".join(missing.output.split())
+    path = tmp_path / "k.json"
+    Keyring.generate("k1").save(path)
+    exposed = runner.invoke(app, ["codec-server", "--keys", str(path), "--host", "0.0.0.0"])
+    assert exposed.exit_code == 2
+    assert "set ROLLWAY_CODEC_TOKEN" in " ".join(exposed.output.split())
