@@ -11,6 +11,7 @@ from rollway.build import BuildFailed, artifact_dir, run_build
 from rollway.home import home
 from rollway.models import BuildInput, BuildResult
 from rollway.providers.aws.config import CodeBuildConfig
+from rollway.security.inputs import InputError, check_commit, check_name, check_version
 from rollway.spec import CommandBuild
 
 
@@ -18,6 +19,12 @@ from rollway.spec import CommandBuild
 def build(inp: BuildInput) -> BuildResult:
     """Run the build command with heartbeats; a failure carries its log tail."""
     spec = inp.build
+    try:
+        check_name(inp.service, "service")
+        check_version(inp.version, "version")
+        check_commit(inp.commit, "commit")
+    except InputError as e:
+        raise ApplicationError(str(e), type="InvalidInput", non_retryable=True) from None
     if isinstance(spec, CodeBuildConfig):
         from activities.aws import run_codebuild
 

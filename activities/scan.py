@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from rollway.models import ScanInput
 from rollway.scan import SarifError, ScanVerdict, evaluate, parse_sarif_text
+from rollway.security.inputs import InputError, contained_path
 from rollway.spec import SarifScan
 
 
@@ -22,7 +21,10 @@ def scan_gate(inp: ScanInput) -> ScanVerdict:
         return evaluate(findings, inp.scan.policy, inp.now)
     findings = []
     for rel in inp.scan.reports:
-        path = Path(inp.artifact) / rel
+        try:
+            path = contained_path(inp.artifact, rel, field="scan.reports")
+        except InputError as e:
+            raise ApplicationError(str(e), type="InvalidInput", non_retryable=True) from None
         try:
             text = path.read_text()
         except FileNotFoundError:

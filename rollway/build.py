@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rollway.platform.local.processes import log_tail
+from rollway.security.inputs import check_commit, check_name, check_version, contained_path
+from rollway.security.redact import Redactor, child_env, secret_values
 
 MARKER = ".rollway-build.json"
 
@@ -27,7 +29,11 @@ class BuildFailed(Exception):
 
 
 def artifact_dir(root: Path, service: str, version: str, commit: str) -> Path:
-    return root / "artifacts" / service / f"{version}-{commit[:12]}"
+    """`root/artifacts/<service>/<version>-<commit[:12]>`; hostile names raise `InputError`."""
+    check_name(service, "service")
+    check_version(version, "version")
+    check_commit(commit, "commit")
+    return contained_path(root, "artifacts", service, f"{version}-{commit[:12]}", field="artifact")
 
 
 def run_build(
@@ -39,8 +45,14 @@ def run_build(
     timeout_s: float,
     progress: Callable[[str], None],
     cancelled: Callable[[], bool] = lambda: False,
+    inherit_env: tuple[str, ...] = (),
 ) -> tuple[bool, str]:
-    """Build into `out`; returns (reused, log tail). Raises `BuildFailed`."""
+    """Build into `out`; returns (reused, log tail). Raises `BuildFailed`.
+
+    The command sees only the basic environment (`child_env`), the worker variables
+    named in `inherit_env`, and `env`; the log tail, progress lines and errors are
+    redacted (secret values of the worker and of `env`, credential patterns).
+    """
     marker = out / MARKER
     identity = {"command": command, "commit": env.get("COMMIT"), "version": env.get("VERSION")}
     if marker.exists() and json.loads(marker.read_text()) == identity:
@@ -52,7 +64,8 @@ def run_build(
     log = out.with_name(out.name + ".build.log")
     # The worker's interpreter first on PATH: build scripts run `python -m …` with our packages.
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    full_env = dict(os.environ) | env | {"ARTIFACT_DIR": str(tmp), "PATH": path}
+    full_env = child_env(inherit_env) | env | {"ARTIFACT_DIR": str(tmp), "PATH": path}
+    clean = Redactor([*secret_values(), *secret_values(env)])
     with open(log, "wb") as logf:
         try:
             proc = subprocess.Popen(
@@ -72,10 +85,12 @@ def run_build(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 why = "cancelled" if cancelled() else f"timed out after {timeout_s:.0f}s"
-                raise BuildFailed(f"build {why}; log tail:\n{log_tail(log)}")
-            progress(log_tail(log, 1) or "building")
+                raise BuildFailed(f"build {why}; log tail:\n{clean(log_tail(log))}")
+            # Redact a window, then show its last line: a multi-line secret (a PEM block)
+            # is recognised only with its first line in view.
+            progress((clean(log_tail(log, 60)).splitlines() or ["building"])[-1])
             time.sleep(0.5)
-    tail = log_tail(log, 30)
+    tail = clean(log_tail(log, 30))
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise BuildFailed(f"build exited with code {proc.returncode}; log tail:\n{tail}")

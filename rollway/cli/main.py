@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from rollway.cli import actions, demo, promote, release, spec_cmds, stack_cmds, status
+from rollway.cli import codec_server as codec_server_cmd
+from rollway.cli import sign as sign_cmd
 
 app = typer.Typer(
     name="rollway",
@@ -31,9 +33,11 @@ for cmd in (
 app.add_typer(release.incident, name="incident", rich_help_panel="Release control")
 for release_cmd in (release.freeze, release.unfreeze, release.override, release.audit):
     app.command(rich_help_panel="Release control")(release_cmd)
+app.command(rich_help_panel="Decisions")(sign_cmd.sign)
 app.command(rich_help_panel="Pipelines")(spec_cmds.validate)
 app.command(rich_help_panel="Pipelines")(spec_cmds.schema)
 app.command(rich_help_panel="Demo")(demo.demo)
+app.command(rich_help_panel="Stack")(codec_server_cmd.codec_server)
 
 if __name__ == "__main__":
     app()

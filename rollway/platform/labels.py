@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import re
 
-from rollway.platform.base import Target
+from rollway.platform.base import PlatformError, Target
+from rollway.security.inputs import InputError, check_name
 
 
 def backend_name(target: Target) -> str:
-    """HAProxy backend (and Prometheus `proxy` label) of a target."""
+    """HAProxy backend (and Prometheus `proxy` label) of a target.
+
+    Names go into haproxy.cfg and runtime-API commands: anything but a plain name is refused.
+    """
+    try:
+        check_name(target.service, "service")
+        check_name(target.environment, "environment")
+    except InputError as e:
+        raise PlatformError(str(e), retryable=False) from None
     return f"{target.service}.{target.environment}"
 
 

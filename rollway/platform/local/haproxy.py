@@ -12,16 +12,40 @@ HAProxy comes back with the same servers and weights.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from rollway.home import free_port, port_open, read_json, write_json
 from rollway.platform.base import PlatformError
+
+# Names written into haproxy.cfg and runtime-API commands (`;`, spaces and newlines would
+# inject directives or commands): backends are `<service>.<environment>`, servers versions.
+BACKEND_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?\.[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
+SERVER_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def check_backend(name: str) -> str:
+    if not BACKEND_RE.match(name):
+        raise PlatformError(
+            f"haproxy backend {name[:80]!r} is not <service>.<environment> "
+            "(lowercase letters, digits and '-')",
+            retryable=False,
+        )
+    return name
+
+
+def check_server(name: str) -> str:
+    if not SERVER_RE.match(name):
+        raise PlatformError(
+            f"haproxy server {name[:80]!r} is not letters, digits and _ . : -", retryable=False
+        )
+    return name
 
 
 class ServerEntry(BaseModel):
@@ -29,11 +53,21 @@ class ServerEntry(BaseModel):
     port: int
     weight: int
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_server(v)
+
 
 class BackendEntry(BaseModel):
     name: str
     port: int
     servers: list[ServerEntry]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_backend(v)
 
 
 def haproxy_binary() -> str:
@@ -206,6 +240,7 @@ class HAProxy:
 
     def weights(self, backend: str) -> dict[str, int]:
         """Current weight of each server in `backend`, read from HAProxy itself."""
+        check_backend(backend)
         out = self._try(f"show servers state {backend}") or ""
         result = {}
         for line in out.splitlines():

@@ -9,7 +9,6 @@ every running version through file-based discovery.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from rollway.platform.labels import backend_name, server_name
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import BackendEntry, HAProxy, ServerEntry
 from rollway.platform.local.processes import ProcessRef
+from rollway.security.redact import child_env, redact
 from rollway.spec import LocalPlatformConfig, RunSpec
 
 
@@ -188,7 +188,7 @@ class LocalPlatform:
         }
         argv = [a.format(**subst) for a in self.run.command]
         env = (
-            dict(os.environ)
+            child_env()  # the basics only: never the worker's credentials
             | self.run.env
             | {
                 "PORT": str(port),
@@ -246,7 +246,7 @@ class LocalPlatform:
             if v is None:
                 raise PlatformError(f"{target.label()} does not run {version}", retryable=False)
             if not processes.alive(v.process):
-                tail = processes.log_tail(v.process.log)
+                tail = redact(processes.log_tail(v.process.log))
                 raise PlatformError(
                     f"{target.label()} {version} exited before it was ready; log tail:\n{tail}",
                     retryable=False,
@@ -256,7 +256,7 @@ class LocalPlatform:
             if time.monotonic() > deadline:
                 raise PlatformError(
                     f"{target.label()} {version} did not answer 200 on {self.run.health_path} "
-                    f"within {timeout_s:.0f}s; log tail:\n{processes.log_tail(v.process.log)}",
+                    f"within {timeout_s:.0f}s; log tail:\n{redact(processes.log_tail(v.process.log))}",
                     retryable=False,
                 )
             heartbeat(f"waiting for {version} on port {v.port}")

@@ -1,0 +1,76 @@
+"""`rollway sign`: a signed decision as JSON, for `temporal workflow signal/update` or the UI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from rollway.cli.common import UserError, default_user, user_errors
+from rollway.durations import format_duration, parse_duration
+from rollway.security.decisions import DEFAULT_MAX_TTL, SIMPLE_ACTIONS
+from rollway.security.signing import (
+    DEFAULT_TTL,
+    KEY_ENV,
+    SigningError,
+    default_key,
+    new_payload,
+    sign_decision,
+)
+
+
+def sign(
+    action: Annotated[
+        str,
+        typer.Argument(help=f"{', '.join(SIMPLE_ACTIONS)}, or override:<kind>."),
+    ],
+    workflow_id: Annotated[
+        str, typer.Argument(help="The workflow the decision is for (promote-… or release-…).")
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option(help="Who decides: your principal in the allowed signers file."),
+    ] = None,
+    comment: Annotated[str, typer.Option(help="Comment or reason, signed too.")] = "",
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"Private key, or public key whose private key is in ssh-agent "
+            f"(default: ${KEY_ENV}, ~/.ssh/id_ed25519, ~/.ssh/id_rsa)."
+        ),
+    ] = None,
+    ttl: Annotated[
+        str, typer.Option(help="How long the signed decision stays usable.")
+    ] = format_duration(DEFAULT_TTL),
+) -> None:
+    """Sign a decision with your SSH key and print it as JSON.
+
+    Paste the JSON as the input of `temporal workflow signal|update --name <action>`
+    or into the Temporal UI's signal form.
+    """
+    with user_errors():
+        try:
+            lifetime = parse_duration(ttl)
+        except ValueError as e:
+            raise UserError(f"--ttl: {e}", 2) from None
+        if lifetime.total_seconds() <= 0 or lifetime > DEFAULT_MAX_TTL:
+            raise UserError(
+                f"--ttl {ttl}: must be more than 0 and at most "
+                f"{format_duration(DEFAULT_MAX_TTL)} (workers refuse longer-lived decisions)",
+                2,
+            )
+        try:
+            payload = new_payload(
+                action, workflow_id, by or default_user(), comment=comment, ttl=lifetime
+            )
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "input"
+            raise UserError(f"{field}: {first['msg'].removeprefix('Value error, ')}", 2) from None
+        try:
+            signed = sign_decision(payload, key or default_key())
+        except SigningError as e:
+            raise UserError(str(e)) from None
+    typer.echo(signed.model_dump_json())
