@@ -8,11 +8,12 @@ One `XxxInput` model per call lets a signature grow without breaking histories.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from rollway.fields import Person, Text
 from rollway.metrics.spec import AnalysisSpec, MetricCheck
@@ -20,6 +21,7 @@ from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
 from rollway.release_control import AuditEntry
 from rollway.scan import ScanVerdict
+from rollway.security.inputs import check_commit, check_name, check_version
 from rollway.spec import (
     BuildSpec,
     EnvironmentSpec,
@@ -61,12 +63,20 @@ class Outcome(StrEnum):
 # --- workflow input and human inputs ------------------------------------------------
 
 
-class PromotionInput(BaseModel):
-    """Start a promotion of `version` (built from `commit`) of `service`."""
+def _checked(check: Callable[[str, str], str], field: str) -> AfterValidator:
+    return AfterValidator(lambda v: check(v, field))
 
-    service: str
-    version: str
-    commit: str
+
+class PromotionInput(BaseModel):
+    """Start a promotion of `version` (built from `commit`) of `service`.
+
+    Each value is checked where it enters (it names artifact folders, workflow ids,
+    HAProxy servers and metric labels): a path or a query cannot hide in one.
+    """
+
+    service: Annotated[str, _checked(check_name, "service")]
+    version: Annotated[str, _checked(check_version, "version")]
+    commit: Annotated[str, _checked(check_commit, "commit")]
     pipeline: PipelineSpec
     pipeline_dir: str = Field(default=".", description="Folder of the pipeline file.")
     requested_by: str = "ci"

@@ -294,6 +294,18 @@ class PipelineSpec(SpecModel):
             )
         return v
 
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(cls, v: dict[str, EnvironmentSpec]) -> dict[str, EnvironmentSpec]:
+        for name in v:  # names reach HAProxy config, workflow ids and metric labels
+            if not NAME_RE.match(name):
+                raise _sub(
+                    name,
+                    f"'{name[:64]}' is not a valid environment name: use lowercase letters, "
+                    "digits and '-' (e.g. 'staging')",
+                )
+        return v
+
     @model_validator(mode="after")
     def _references(self) -> PipelineSpec:
         for where, env in (

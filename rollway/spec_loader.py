@@ -64,20 +64,64 @@ def parse_pipeline(data: Any, source: str = "<spec>") -> PipelineSpec:
         return PipelineSpec.model_validate(data)
     except ValidationError as e:
         raise SpecError(source, problems_of(e)) from None
+    except RecursionError:
+        raise SpecError(source, [("", "nested too deeply to be a pipeline")]) from None
+
+
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_ALIASES = 100
+"""YAML aliases a pipeline may use: enough for sharing, too few for an alias bomb."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing alias bombs (nested aliases cost memory and time)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases (*name): write it out")
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML safely: bounded aliases and nesting, errors as `SpecError`."""
+    try:
+        loader = _BoundedLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as e:
+        raise SpecError(source, [("", f"not valid YAML: {e}")]) from None
+    except RecursionError:
+        raise SpecError(source, [("", "nested too deeply to be a pipeline")]) from None
 
 
 def load_pipeline(path: str | Path) -> PipelineSpec:
-    """Read and validate a pipeline YAML file."""
+    """Read and validate a pipeline YAML file (UTF-8, at most 1 MiB)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        if p.is_dir():
+            raise SpecError(str(p), [("", "is a folder; name the pipeline file(s) inside it")])
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise SpecError(str(p), [("", "file not found")]) from None
+    except OSError as e:
+        raise SpecError(str(p), [("", f"cannot read it: {e.strerror or e}")]) from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError(str(p), [("", f"larger than {MAX_SPEC_BYTES // 1024} KiB")])
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SpecError(str(p), [("", f"not valid YAML: {e}")]) from None
-    return parse_pipeline(data, str(p))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(
+            str(p), [("", f"not UTF-8 (byte {e.start}); save the file as UTF-8")]
+        ) from None
+    return parse_pipeline(parse_yaml(text, str(p)), str(p))
 
 
 def json_schema() -> str:

@@ -171,9 +171,11 @@ def _parse_tz(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("time zone is required; use an IANA name like 'America/New_York'")
     name = value.strip()
+    if len(name) > 64:
+        raise ValueError("time zone name too long; use an IANA name like 'America/New_York'")
     try:
         zone(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: 'America' is a folder
         raise ValueError(
             f"unknown time zone '{name}'; use an IANA name like 'America/New_York' or 'UTC'"
         ) from exc
