@@ -50,6 +50,7 @@ from rollway.providers.aws import (
 )
 from rollway.providers.aws import resolve_image as resolve_ecr_image
 from rollway.scan import Finding, SarifError
+from rollway.security.redact import Redactor
 from rollway.spec import EcrScan, S3SarifScan
 
 HEARTBEAT_EVERY_S = 5.0  # re-send the last details while sleeping between polls
@@ -81,11 +82,11 @@ def application_error(err: AwsError) -> ApplicationError:
     The message names the IAM action and resource (see `rollway.providers.aws.errors`);
     the first detail is `AwsErrorInfo` as JSON. Failed builds carry their build too.
     """
-    details: list[Any] = [err.info().model_dump(mode="json")]
+    details: list[Any] = [_redact_all(err.info().model_dump(mode="json"))]
     if isinstance(err, BuildFailedError | BuildCancelledError):
-        details.append(err.build.model_dump(mode="json"))
+        details.append(_redact_all(err.build.model_dump(mode="json")))
     return ApplicationError(
-        err.message,
+        _redact(err.message),
         *details,
         type=_ERROR_TYPES.get(type(err), err.kind),
         non_retryable=not err.retryable,
@@ -172,7 +173,24 @@ def recorded_build_id() -> str | None:
 
 
 def _build_details(build_id: str, phase: str, log_tail: list[str]) -> dict[str, Any]:
-    return {"build_id": build_id, "phase": phase, "log_tail": log_tail[-HEARTBEAT_TAIL_LINES:]}
+    redacted = [_redact(line) for line in log_tail[-HEARTBEAT_TAIL_LINES:]]
+    return {"build_id": build_id, "phase": phase, "log_tail": redacted}
+
+
+def _redact_all(value: Any) -> Any:
+    """Every string inside `value` (a JSON-like structure), redacted."""
+    if isinstance(value, str):
+        return _redact(value)
+    if isinstance(value, list):
+        return [_redact_all(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_all(v) for k, v in value.items()}
+    return value
+
+
+def _redact(text: str) -> str:
+    """Build logs and errors lose the worker's secret values before they leave the worker."""
+    return Redactor.from_env()(text)
 
 
 # --- build ---------------------------------------------------------------------------
@@ -226,7 +244,7 @@ def run_codebuild(inp: BuildInput, spec: CodeBuildConfig) -> BuildResult:
     return BuildResult(
         artifact=done.arn or done.build_id,
         reused=first.attached and first.done,
-        log_tail="\n".join(done.log_tail),
+        log_tail=_redact("\n".join(done.log_tail)),
     )
 
 

@@ -204,6 +204,32 @@ def test_failed_build_is_non_retryable_with_phase_and_log_tail(
     assert build["failed_phase"] == "BUILD" and build["log_tail"][-1] == "make: *** [test] Error 2"
 
 
+def test_build_log_secrets_never_leave_the_worker(
+    worker_env: AwsClients, builds: ScriptedBuilds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
+    monkeypatch.setenv("DEPLOY_TOKEN", secret)
+    heartbeats = Heartbeats()
+
+    def script(build_id: str) -> None:
+        lines = [f"DEPLOY_TOKEN={secret}", "make: *** [test] Error 2"]
+        write_log(worker_env, build_id.split(":", 1)[1], lines)
+        failed = {
+            "buildStatus": "FAILED",
+            "currentPhase": "COMPLETED",
+            "phases": [phase("BUILD", "FAILED", f"Error: token {secret} rejected")],
+        }
+        builds.script(build_id, running("BUILD", build_id), failed)
+
+    heartbeats.on_first = script
+    with pytest.raises(ApplicationError) as exc:
+        activity_env(heartbeats).run(run_codebuild, build_input(), SPEC)
+    err = app_error(exc)
+    everything = repr(err.message) + repr(err.details) + repr(heartbeats.details)
+    assert "make: *** [test] Error 2" in everything  # the log is still there
+    assert secret not in everything  # its secret is not
+
+
 @pytest.mark.parametrize(
     ("details", "stopped"),
     [
