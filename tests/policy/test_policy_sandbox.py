@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from rollway.policy import ReleasePolicy, evaluate_gate
-from tests.policy._sandbox_workflow import GateCall, GateResult, PolicyGateWorkflow
+from tests.support.policy_sandbox import GateCall, GateResult, PolicyGateWorkflow
 
 NY = ZoneInfo("America/New_York")
 
