@@ -437,9 +437,9 @@ async def test_promotion_pins_the_digest_and_archives_once(
         audit={"bucket": "rollway-audit", "region": REGION},
     )
     world = FakeWorld(verdicts=["fail", "fail"])
-    real = [resolve_image, archive_audit, scan_gate]
+    real: list[Callable[..., Any]] = [resolve_image, archive_audit, scan_gate]
     names = {fn.__name__ for fn in real}
-    acts = [fn for fn in world.activities() if fn.__name__ not in names] + real
+    acts = [f for f in world.activities() if f.__name__ not in names] + real
 
     queue = f"tq-{uuid.uuid4()}"
     wf_id = f"promote-demo-{uuid.uuid4()}"

@@ -14,10 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import workers.main
 from rollway import TASK_QUEUE

@@ -77,7 +77,10 @@ class Run:
             ).common.WorkflowIDConflictPolicy.USE_EXISTING,
         )
         handle = self.client.get_workflow_handle(self.control)
-        return await handle.execute_update(name, arg, result_type=ControlSnapshot)
+        snapshot: ControlSnapshot = await handle.execute_update(
+            name, arg, result_type=ControlSnapshot
+        )
+        return snapshot
 
 
 @asynccontextmanager

@@ -94,6 +94,7 @@ async def test_happy_path_runs_every_stage_in_order(ts_client: Client) -> None:
     assert len([c for c in world.calls if c.startswith("analyze")]) == 45
     assert time.monotonic() - started < 20, "45 minutes of soak must be skipped"
     assert [a.by for a in state.approvals] == ["alice"]
+    assert state.canary is not None
     assert state.canary.weight == 100 and state.stable_version == "v2"
 
 
