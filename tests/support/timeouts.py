@@ -10,7 +10,9 @@ in pytest's INTERNALERROR and a process retrying a stopped server). So:
 - pytest-timeout stays as the backstop for what asyncio cannot interrupt (a
   blocking call, a teardown that hangs): `timeout_method = "thread"` in
   pyproject.toml, set to the budget plus `BACKSTOP_MARGIN_S`. It dumps every
-  thread's stack and ends the process; the reaper then stops what the run started.
+  thread's stack and ends the process; the reaper then stops what the run started;
+- a sync test with no async fixture never enters the loop: it keeps the signal
+  method, which fails just that test.
 
 The budget is the test's `@pytest.mark.timeout(seconds)` or the `timeout` ini value.
 """
@@ -58,12 +60,28 @@ def with_timeout(
     return bounded
 
 
+def uses_the_event_loop(item: pytest.Function) -> bool:
+    """An async test, or a test with an async fixture (its setup runs in the loop)."""
+    if inspect.iscoroutinefunction(item.obj):
+        return True
+    return any(
+        inspect.iscoroutinefunction(d.func) or inspect.isasyncgenfunction(d.func)
+        for defs in item._fixtureinfo.name2fixturedefs.values()
+        for d in defs
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(item.obj):
+        if not isinstance(item, pytest.Function):
             continue
         seconds = budget(item)
         if seconds <= 0:
             continue
-        item.obj = with_timeout(item.obj, seconds, item.name)
+        if not uses_the_event_loop(item):
+            # Plain sync code: the signal method fails just this test, cleanly.
+            item.add_marker(pytest.mark.timeout(seconds, method="signal"), append=False)
+            continue
+        if inspect.iscoroutinefunction(item.obj):
+            item.obj = with_timeout(item.obj, seconds, item.name)
         item.add_marker(pytest.mark.timeout(seconds + BACKSTOP_MARGIN_S), append=False)
