@@ -1,7 +1,7 @@
 """CodeBuild: one build per commit across retries, progress with log tail, failure, cancel.
 
 moto's CodeBuild completes every build on the first BatchGetBuilds and keeps no
-logs config, env var overrides or failed phases: `ScriptedBuilds` (awsmoto.py)
+logs config, env var overrides or failed phases: `ScriptedBuilds` (tests/support/aws/moto.py)
 drives moto's own build records through the phases each test needs. Log events
 are real: written with the CloudWatch Logs API to moto and read back by the adapter.
 """
