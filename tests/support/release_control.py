@@ -7,7 +7,6 @@ its own (`own_ts_env`) and skips from there.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -25,6 +23,7 @@ from rollway.control import ControlSnapshot
 from rollway.models import PromotionInput, PromotionResult
 from rollway.spec_loader import parse_pipeline
 from tests.support.fake_world import FakeWorld
+from tests.support.temporal_servers import bounded
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
 
@@ -97,10 +96,10 @@ async def release_run(env: WorkflowEnvironment) -> AsyncIterator[Run]:
         try:
             yield run
         finally:
-            # Anything left running (a failed test) would stop time skipping for the rest.
+            # Anything left running (a failed test) would keep its worker's tasks pending;
+            # bounded, so a server that is gone cannot hang the teardown.
             for wf_id in [*run.started, run.control]:
-                with contextlib.suppress(RPCError):
-                    await env.client.get_workflow_handle(wf_id).terminate()
+                await bounded(env.client.get_workflow_handle(wf_id).terminate())
 
 
 async def skip_to(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +24,7 @@ from rollway.spec_loader import parse_pipeline
 from tests.histories.record import save_history
 from tests.support.fake_world import FakeWorld
 from tests.support.promotions import pipeline, query_state, wait_stage
+from tests.support.temporal_servers import bounded
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
 
@@ -54,11 +53,9 @@ async def running(
         try:
             yield handle
         finally:
-            # A release-control workflow left with a pending task (its worker gone) would
-            # stop the shared time-skipping server from skipping time in later tests.
+            # Nothing left running with a pending task (its worker gone); bounded.
             for wf_id in (handle.id, f"release-control-{queue}"):
-                with contextlib.suppress(RPCError):
-                    await client.get_workflow_handle(wf_id).terminate()
+                await bounded(client.get_workflow_handle(wf_id).terminate())
 
 
 async def test_happy_path_runs_every_stage_in_order(ts_client: Client) -> None:
