@@ -10,6 +10,7 @@ from activities.aws import archive_audit, resolve_image
 from activities.build import build
 from activities.groups import load_groups
 from activities.platform import (
+    argocd_sync,
     deploy,
     platform_status,
     promote,
@@ -29,6 +30,7 @@ WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow]
 ACTIVITIES: list[Callable[..., Any]] = [
     analyze,
     archive_audit,
+    argocd_sync,
     build,
     deploy,
     ensure_release_control,

@@ -2,7 +2,7 @@
 
 The activities build their clients from the worker's environment (`worker_env`:
 `AWS_ENDPOINT_URL` + fake keys), exactly as on a worker. moto's gaps (build
-phases, scan findings) are seeded with the helpers in tests/providers/aws.
+phases, scan findings) are seeded with the helpers in tests/support/aws.
 """
 
 from __future__ import annotations
@@ -53,22 +53,25 @@ from rollway.scan import ScanException, ScanPolicy, ScanVerdict
 from rollway.spec import EcrScan, S3SarifScan
 from rollway.spec_loader import parse_pipeline
 from tests.histories.record import save_history
-from tests.providers.aws.awsmoto import (
+from tests.support.aws.moto import (
     ACCOUNT,
     REGION,
+    ROLLED_BACK,
     ScriptedBuilds,
     create_project,
+    critical_enhanced,
+    high_basic,
+    make_bucket,
     moto_api,
     phase,
     push_image,
+    restricted_session,
+    running,
     seed_scan_findings,
+    write_log,
 )
-from tests.providers.aws.test_aws_codebuild import running, write_log
-from tests.providers.aws.test_aws_ecr import critical_enhanced, high_basic
-from tests.providers.aws.test_aws_errors import restricted_session
-from tests.providers.aws.test_aws_s3 import ROLLED_BACK, make_bucket
-from tests.workflows.fakes import FakeWorld
-from tests.workflows.test_promotion_timeskip import pipeline, query_state
+from tests.support.fake_world import FakeWorld
+from tests.support.promotions import pipeline, query_state
 from workers.registry import WORKFLOWS
 from workflows.promotion import PromotionWorkflow
 
@@ -461,9 +464,9 @@ async def test_promotion_pins_the_digest_and_archives_once(
         audit={"bucket": "rollway-audit", "region": REGION},
     )
     world = FakeWorld(verdicts=["fail", "fail"])
-    real = [resolve_image, archive_audit, scan_gate]
+    real: list[Callable[..., Any]] = [resolve_image, archive_audit, scan_gate]
     names = {fn.__name__ for fn in real}
-    acts = [fn for fn in world.activities() if fn.__name__ not in names] + real
+    acts = [f for f in world.activities() if f.__name__ not in names] + real
 
     queue = f"tq-{uuid.uuid4()}"
     wf_id = f"promote-demo-{uuid.uuid4()}"

@@ -1,5 +1,5 @@
-"""CLI fixtures shared by the CLI test modules (defined in test_cli_temporal)."""
+"""The CLI fixtures (tests/support/cli.py): a dev server worker, a runner, pipelines."""
 
-from tests.cli.test_cli_temporal import cli, end_promotions, pipeline, worker
+from tests.support.cli import cli, end_promotions, pipeline, worker
 
 __all__ = ["cli", "end_promotions", "pipeline", "worker"]

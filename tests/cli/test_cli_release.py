@@ -9,7 +9,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from rollway.models import Stage
-from tests.cli.test_cli_temporal import Cli, flat, new_commit, promote, wait_for
+from tests.support.cli import Cli, flat, new_commit, promote, wait_for
 
 
 async def test_incident_declare_list_resolve(cli: Cli) -> None:

@@ -16,8 +16,8 @@ from rollway.metrics.spec import AnalysisSpec, MetricCheck, SequentialSpec
 from rollway.models import Outcome, PromotionState
 from rollway.platform.base import Target
 from rollway.spec import CanaryStep, PipelineSpec
-from tests.integration.conftest import LocalStack
-from tests.integration.test_local_promotion import (
+from tests.support.local_stack import (
+    LocalStack,
     approve_when_asked,
     fast_pipeline,
     finish,

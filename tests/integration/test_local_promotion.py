@@ -5,113 +5,28 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client, WorkflowHandle
 
-from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult, PromotionState
+from rollway.models import Outcome
 from rollway.platform.base import Target
 from rollway.platform.local import LocalPlatform
 from rollway.spec import PipelineSpec
-from rollway.spec_loader import load_pipeline
-from tests.conftest import ROOT
 from tests.histories.record import save_history
-from tests.integration.conftest import LocalStack
+from tests.support.local_stack import (
+    LocalStack,
+    approve_when_asked,
+    fast_pipeline,
+    finish,
+    load,
+    platform,
+    promote,
+)
 from workflows.promotion import PromotionWorkflow
 
 PRODUCTION = Target(service="demo", environment="production")
-
-
-def fast_pipeline() -> PipelineSpec:
-    """The demo pipeline with soaks short enough for a test."""
-    spec = load_pipeline(ROOT / "pipelines" / "demo.yaml")
-    spec.canary.steps[0].weight, spec.canary.steps[0].soak = 20, timedelta(seconds=8)
-    spec.canary.steps[1].weight, spec.canary.steps[1].soak = 50, timedelta(seconds=6)
-    spec.canary.steps = spec.canary.steps[:2]
-    spec.canary.analysis.interval = timedelta(seconds=2)
-    spec.canary.analysis.initial_delay = timedelta(seconds=3)
-    for m in spec.canary.analysis.metrics:
-        m.min_samples = 15
-    return spec
-
-
-async def promote(
-    stack: LocalStack, version: str, spec: PipelineSpec
-) -> WorkflowHandle[Any, PromotionResult]:
-    commit = uuid.uuid4().hex[:12]
-    return await stack.client.start_workflow(
-        PromotionWorkflow.run,
-        PromotionInput(
-            service="demo",
-            version=version,
-            commit=commit,
-            pipeline=spec,
-            pipeline_dir=str(ROOT / "pipelines"),
-            requested_by="pytest",
-        ),
-        id=f"promote-demo-{commit}",
-        task_queue=stack.task_queue,
-    )
-
-
-async def approve_when_asked(client: Client, handle: WorkflowHandle[Any, Any]) -> PromotionState:
-    for _ in range(600):
-        state = await handle.query(PromotionWorkflow.query_state)
-        if state.stage.value == "approval":
-            return await handle.execute_update(
-                PromotionWorkflow.approve_update, ApprovalInput(by="pytest", comment="ok")
-            )
-        if state.outcome != Outcome.RUNNING:
-            raise AssertionError(f"ended before approval: {state.reason}")
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never reached approval: {state.model_dump_json(indent=1)}")
-
-
-async def finish(
-    handle: WorkflowHandle[Any, PromotionResult], timeout: float = 120
-) -> PromotionResult:
-    """The result, or the state's timeline in the failure message."""
-    try:
-        return await asyncio.wait_for(handle.result(), timeout)
-    except TimeoutError:
-        state = await handle.query(PromotionWorkflow.query_state)
-        lines = "\n".join(f"{e.at:%H:%M:%S} {e.stage} {e.message}" for e in state.timeline)
-        raise AssertionError(f"promotion did not finish in {timeout}s:\n{lines}") from None
-
-
-@asynccontextmanager
-async def load(url: str, stats: Path, rps: int = 50) -> AsyncIterator[Path]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "demo" / "loadgen.py"),
-            url,
-            "--rps",
-            str(rps),
-            "--stats",
-            str(stats),
-        ],
-    )
-    try:
-        await asyncio.sleep(1.5)
-        yield stats
-    finally:
-        proc.terminate()
-        await asyncio.to_thread(proc.wait, 20)
-
-
-def platform(stack: LocalStack, spec: PipelineSpec) -> LocalPlatform:
-    assert spec.run is not None
-    return LocalPlatform(stack.home, spec.run)
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ from rollway.judge.kayenta import (
     kayenta_judge,
     score_metrics,
 )
-
-from .kayenta_mw_data import (
+from tests.support.kayenta_mw_data import (
     CLS_HIGH_CONTROL,
     CLS_HIGH_EXPERIMENT,
     CLS_LOW_CONTROL,

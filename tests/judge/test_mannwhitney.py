@@ -10,8 +10,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from rollway.judge.mannwhitney import mann_whitney_ci
-
-from .kayenta_mw_data import LARGE_CONTROL, LARGE_EXPERIMENT, TIE_CONTROL, TIE_EXPERIMENT
+from tests.support.kayenta_mw_data import (
+    LARGE_CONTROL,
+    LARGE_EXPERIMENT,
+    TIE_CONTROL,
+    TIE_EXPERIMENT,
+)
 
 # R's own ?wilcox.test example (Hollander & Wolfe 1973, p. 69f): permeability constants.
 HW_X = [0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46]

@@ -93,7 +93,9 @@ def _aa_rejections(
     for rho in rhos:
         k = np.cumsum(rng.poisson(rho * ratio_true * rate, (trials, seg_len)), axis=1)
         m = np.cumsum(rng.poisson((1 - rho) * rate, (trials, seg_len)), axis=1)
-        log_e = total[:, None] + rate_log_evalue(k, m, rho, min_ratio=min_ratio)
+        log_e = total[:, None] + rate_log_evalue(
+            k.astype(float), m.astype(float), rho, min_ratio=min_ratio
+        )
         ever |= (log_e >= -math.log(alpha)).any(axis=1)
         total = log_e[:, -1]
     return ever

@@ -8,7 +8,7 @@ from prometheus_client import REGISTRY
 from activities.analysis import analyze
 from rollway.metrics import export
 from rollway.models import AnalysisResult, MetricResult
-from tests.metrics.test_judges import GUARD, make_input, seq_analysis
+from tests.support.metrics.judge_inputs import GUARD, make_input, seq_analysis
 
 
 def sample(name: str, **labels: str) -> float | None:

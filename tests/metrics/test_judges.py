@@ -20,32 +20,13 @@ from rollway.metrics.sequential import (
     run_sequential,
     windows,
 )
-from rollway.metrics.spec import AnalysisSpec, SequentialSpec
+from rollway.metrics.spec import SequentialSpec
 from rollway.metrics.templates import COUNT_SOURCES, HISTOGRAM_SOURCES, TEMPLATES, render
 from rollway.models import AnalysisInput, AnalysisSegment
-from rollway.platform.base import Target
-from rollway.spec import EnvironmentSpec
-from tests.metrics.fakes import FakeProm, at, piecewise
+from tests.support.metrics.judge_inputs import GUARD, make_input, seq_analysis
+from tests.support.metrics.prometheus_fake import FakeProm, at, piecewise
 
-GUARD = {"name": "success-rate", "template": "haproxy-success-rate", "min": 0.9}
 BOUNDS = ["0.05", "0.1", "0.2", "0.5", "+Inf"]
-
-
-def make_input(analysis: dict[str, Any], **kw: Any) -> AnalysisInput:
-    return AnalysisInput(
-        target=Target(service="demo", environment="production"),
-        environment=EnvironmentSpec(),
-        canary_version="v5",
-        stable_version="v4",
-        weight=kw.pop("weight", 50),
-        analysis=AnalysisSpec.model_validate(analysis),
-        window_s=5,
-        **kw,
-    )
-
-
-def seq_analysis(**seq: Any) -> dict[str, Any]:
-    return {"judge": "sequential", "metrics": [GUARD], "sequential": seq}
 
 
 def arm_queries(inp: AnalysisInput, source: str = "haproxy") -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -85,15 +86,16 @@ def test_kayenta_needs_its_section_and_sane_scores() -> None:
         }
     )
     assert ok.kayenta is not None and ok.kayenta.metrics[0].direction == "increase"
-    for bad, fragment in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"pass_threshold": 40, "marginal_threshold": 60}, "must not exceed"),
         ({"group_weights": {"latency": 10}}, "unknown groups"),
         ({"group_weights": {"default": 120}}, "at most 100"),
         ({"metrics": []}, "at least 1"),
-    ]:
+    ]
+    for bad, fragment in cases:
         with pytest.raises(ValidationError, match=fragment):
             AnalysisSpec.model_validate(
-                {"judge": "kayenta", "metrics": [GUARD], "kayenta": {"metrics": [metric]} | bad}
+                {"judge": "kayenta", "metrics": [GUARD], "kayenta": {"metrics": [metric], **bad}}
             )
 
 

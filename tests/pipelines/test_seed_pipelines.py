@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from rollway.models import ApprovalInput, Outcome
 from rollway.spec_loader import load_pipeline
 from tests.histories.record import save_history
-from tests.workflows.test_promotion_timeskip import wait_until
-from tests.workflows.test_release_control import TUE, release_run, skip_to
+from tests.support.promotions import wait_until
+from tests.support.release_control import TUE, release_run, skip_to
 
 PIPELINES = sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.yaml"))
 

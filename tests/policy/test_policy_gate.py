@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -83,7 +84,7 @@ def test_friday_vp_approval_must_come_from_vp_group(
     seed004: ReleasePolicy, directory: GroupDirectory
 ) -> None:
     d = evaluate_gate(seed004, ny(2026, 11, 20, 15))
-    kw = {
+    kw: dict[str, Any] = {
         "author": "erin",
         "kind": "approve",
         "awaiting": True,

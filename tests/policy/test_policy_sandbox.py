@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from rollway.policy import ReleasePolicy, evaluate_gate
-from tests.policy._sandbox_workflow import GateCall, GateResult, PolicyGateWorkflow
+from tests.support.policy_sandbox import GateCall, PolicyGateWorkflow
 
 NY = ZoneInfo("America/New_York")
 
@@ -35,7 +35,6 @@ async def test_gate_in_workflow_sandbox(
             GateCall(policy=seed000, at=at),
             id=f"policy-gate-{uuid.uuid4()}",
             task_queue=queue,
-            result_type=GateResult,
         )
     expected = evaluate_gate(seed000, at)
     assert result.decision.open is False

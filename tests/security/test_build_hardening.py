@@ -136,7 +136,7 @@ def test_scan_reports_outside_the_artifact_are_refused(tmp_path: Path) -> None:
         inp = ScanInput(
             artifact=str(artifact),
             scan=SarifScan(reports=[report]),
-            now="2026-12-01T00:00:00Z",  # type: ignore[arg-type]
+            now="2026-12-01T00:00:00Z",
         )
         with pytest.raises(ApplicationError) as caught:
             env.run(scan_gate, inp)

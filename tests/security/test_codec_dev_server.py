@@ -21,8 +21,8 @@ from temporalio.worker import Worker
 
 from rollway.home import free_port, port_open
 from rollway.security.codec import ENCODING, Keyring, encrypted_data_converter
-from tests.conftest import ROOT, require_binary
-from tests.security._codec_workflow import (
+from tests.support.binaries import ROOT, require_binary
+from tests.support.security.codec_workflow import (
     CodecWorkflow,
     Secretive,
     echo_marker,
@@ -108,7 +108,6 @@ async def test_raw_history_has_no_plaintext_and_the_codec_server_reads_it(
             Secretive(marker=marker),
             id=wid,
             task_queue=queue,
-            result_type=Secretive,
         )
     assert result.marker.startswith(f"echo {marker} / ")
     assert f"build failed near {marker}" in result.marker  # the failure crossed the codec too

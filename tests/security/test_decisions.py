@@ -24,7 +24,7 @@ from rollway.security.decisions import (
 )
 from rollway.security.signing import SigningError, new_payload, sign_bytes, sign_decision
 from rollway.security.ssh_verifier import SshDecisionVerifier, parse_allowed_signers
-from tests.security.conftest import Key, make_key
+from tests.support.security.keys import Key, make_key
 
 WF = "promote-demo-4f2a9c1"
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -231,12 +231,12 @@ def test_allowed_signers_errors_name_the_line(keys: dict[str, Key], tmp_path: Pa
 def test_payload_fields_are_validated() -> None:
     base = {"workflow_id": WF, "by": "alice", "expires_at": NOW, "nonce": "n" * 20}
     with pytest.raises(ValidationError, match="action 'deploy-anything' is not allowed"):
-        DecisionPayload(action="deploy-anything", **base)  # type: ignore[arg-type]
+        DecisionPayload(action="deploy-anything", **base)
     with pytest.raises(ValidationError, match="by 'alice bob'"):
-        DecisionPayload(action="approve", **(base | {"by": "alice bob"}))  # type: ignore[arg-type]
+        DecisionPayload(action="approve", **(base | {"by": "alice bob"}))
     with pytest.raises(ValidationError, match="timezone"):
-        DecisionPayload(action="approve", **(base | {"expires_at": datetime(2026, 12, 1)}))  # type: ignore[arg-type]
-    ok = DecisionPayload(action="override:promote_now", **base)  # type: ignore[arg-type]
+        DecisionPayload(action="approve", **(base | {"expires_at": datetime(2026, 12, 1)}))
+    ok = DecisionPayload(action="override:promote_now", **base)
     assert json.loads(ok.canonical_bytes()) == {
         "action": "override:promote_now",
         "by": "alice",
@@ -249,7 +249,7 @@ def test_payload_fields_are_validated() -> None:
 
 def test_canonical_bytes_do_not_depend_on_the_time_zone_written() -> None:
     base = {"workflow_id": WF, "action": "approve", "by": "alice", "nonce": "n" * 20}
-    utc = DecisionPayload(expires_at=NOW, **base)  # type: ignore[arg-type]
+    utc = DecisionPayload(expires_at=NOW, **base)
     berlin = DecisionPayload.model_validate(base | {"expires_at": "2026-12-01T04:00:00+01:00"})
     assert utc.canonical_bytes() == berlin.canonical_bytes()
     assert b'"expires_at":"2026-12-01T03:00:00Z"' in utc.canonical_bytes()

@@ -18,12 +18,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from rollway.security import SANDBOX_PASSTHROUGH
 from rollway.security.decisions import Refusal
 from rollway.security.signing import new_payload, sign_decision
-from tests.security._sandbox_decision_workflow import (
+from tests.support.security.keys import Key
+from tests.support.security.sandbox_decision_workflow import (
     VerifyCall,
     VerifyDecisionWorkflow,
-    VerifyResult,
 )
-from tests.security.conftest import Key
 
 WF = "promote-demo-4f2a9c1"
 
@@ -64,7 +63,6 @@ async def test_verify_in_workflow_sandbox(
                 ),
                 id=f"verify-{uuid.uuid4()}",
                 task_queue=queue,
-                result_type=VerifyResult,
             )
             for d, seen in ((good, []), (rsa, []), (forged, []), (good, [good.nonce]))
         ]

@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from rollway.models import ApprovalInput, Outcome, Stage
 from rollway.release_control import DeclareIncidentInput, ResolveIncidentInput
-from tests.workflows.test_promotion_timeskip import query_state, wait_until
-from tests.workflows.test_release_control import (
+from tests.support.promotions import query_state, wait_until
+from tests.support.release_control import (
     MON,
     SEED_000,
     SEED_004,

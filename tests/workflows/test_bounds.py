@@ -7,8 +7,8 @@ import asyncio
 from temporalio.client import Client
 
 from rollway.models import ApprovalInput, Outcome, Stage
-from tests.workflows.fakes import FakeWorld
-from tests.workflows.test_promotion_timeskip import pipeline, query_state, running, wait_until
+from tests.support.fake_world import FakeWorld
+from tests.support.promotions import pipeline, query_state, running, wait_until
 
 STATE_QUERY_LIMIT = 256 * 1024  # bytes of JSON
 

@@ -7,8 +7,8 @@ import asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from rollway.models import ApprovalInput, Outcome, Stage
-from tests.workflows.test_promotion_timeskip import pipeline, wait_until
-from tests.workflows.test_release_control import release_run
+from tests.support.promotions import pipeline, wait_until
+from tests.support.release_control import release_run
 
 
 async def test_two_promotions_of_one_service_take_turns_in_staging(

@@ -11,8 +11,8 @@ import asyncio
 from temporalio.client import Client
 
 from rollway.models import ActionInput, ApprovalInput, Outcome, Stage
-from tests.workflows.fakes import FakeWorld
-from tests.workflows.test_promotion_timeskip import pipeline, running, wait_until
+from tests.support.fake_world import FakeWorld
+from tests.support.promotions import pipeline, running, wait_until
 
 
 async def test_rollback_that_fails_for_good_ends_failed_with_the_real_traffic(

@@ -1,159 +1,42 @@
 """Release control on the time-skipping server: windows, freezes, incidents, locks, overrides.
 
-Time only moves forward on the shared test server, so each test first skips to the
+Each test has a time-skipping server of its own (`ts_env`) and first skips to the
 next instant it needs (e.g. the next Friday 15:00 in New York) and starts from there.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult
+from rollway.models import ApprovalInput, Outcome
 from rollway.release_control import (
-    ControlSnapshot,
     DeclareIncidentInput,
     OverrideInput,
     ResolveIncidentInput,
 )
-from rollway.spec_loader import parse_pipeline
 from tests.histories.record import save_history
-from tests.workflows.fakes import FakeWorld
-from tests.workflows.test_promotion_timeskip import pipeline, query_state, wait_until
+from tests.support.promotions import query_state, wait_until
+from tests.support.release_control import (
+    FRI,
+    MON,
+    NY,
+    SAT,
+    SEED_000,
+    SEED_004,
+    SUN,
+    THU,
+    TUE,
+    WED,
+    policy_pipeline,
+    release_run,
+    skip_to,
+)
 from workflows.promotion import PromotionWorkflow
-from workflows.release_control import ReleaseControlWorkflow
-
-NY = ZoneInfo("America/New_York")
-MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
-
-GROUPS = {
-    "release-managers": ["rm-ann", "rm-bob", "rm-cat"],
-    "vp-engineering": ["vp-carol"],
-    "team-lead": ["tl-tina"],
-    "release-manager": ["relmgr-rita"],
-}
-
-SEED_000 = {  # business hours Mon-Thu 09-16 NY, quarter-end freeze, 2 approvals, emergency path
-    "windows": [
-        {"days": "mon-thu", "start": "09:00", "end": "16:00", "timezone": "America/New_York"}
-    ],
-    "freezes": [{"kind": "last-week-of-quarter", "timezone": "America/New_York"}],
-    "approvals": {"required": 2, "groups": ["release-managers"]},
-    "emergency": {"severities": ["SEV-1"]},
-}
-SEED_004 = {  # anytime Mon-Thu, Friday needs a VP, SEV-1/2 lock, hotfix with a team lead
-    "windows": [
-        {"days": "mon-fri", "start": "00:00", "end": "24:00", "timezone": "America/New_York"}
-    ],
-    "extra_approvals": [
-        {
-            "days": "fri",
-            "timezone": "America/New_York",
-            "group": "vp-engineering",
-            "count": 1,
-            "reason": "Friday deploy",
-        }
-    ],
-    "freezes": [{"kind": "incident", "severities": ["SEV-1", "SEV-2"]}],
-    "hotfix": {"group": "team-lead", "count": 1},
-}
-
-
-def policy_pipeline(policy: dict[str, Any], steps: int = 2) -> dict[str, Any]:
-    spec = pipeline(approval=None, staging=None, scan=None)
-    spec["environments"] = {"staging": {}, "production": {"policy": policy}}
-    spec["canary"]["steps"] = [{"weight": 25 * (i + 1), "soak": "10m"} for i in range(steps)]
-    return spec
-
-
-@dataclass
-class Run:
-    client: Client
-    queue: str
-    control: str
-    world: FakeWorld
-    started: list[str]
-
-    async def start(self, spec: dict[str, Any], **kw: Any) -> WorkflowHandle[Any, PromotionResult]:
-        commit = kw.pop("commit", uuid.uuid4().hex[:12])
-        inp = PromotionInput(
-            service="demo",
-            version=kw.pop("version", "v2"),
-            commit=commit,
-            pipeline=parse_pipeline(spec),
-            release_control=self.control,
-            **kw,
-        )
-        handle = await self.client.start_workflow(
-            PromotionWorkflow.run, inp, id=f"promote-demo-{commit}", task_queue=self.queue
-        )
-        self.started.append(handle.id)
-        return handle
-
-    async def control_update(self, name: str, arg: Any) -> ControlSnapshot:
-        await self.client.start_workflow(
-            "ReleaseControlWorkflow",
-            {"snapshot": {"environment": "production"}},
-            id=self.control,
-            task_queue=self.queue,
-            id_conflict_policy=__import__(
-                "temporalio.common"
-            ).common.WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-        handle = self.client.get_workflow_handle(self.control)
-        return await handle.execute_update(name, arg, result_type=ControlSnapshot)
-
-
-@asynccontextmanager
-async def release_run(env: WorkflowEnvironment) -> AsyncIterator[Run]:
-    queue = f"tq-{uuid.uuid4()}"
-    world = FakeWorld(groups=GROUPS)
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[PromotionWorkflow, ReleaseControlWorkflow],
-        activities=world.activities(),
-    ):
-        run = Run(env.client, queue, f"release-control-{queue}", world, [])
-        try:
-            yield run
-        finally:
-            # Anything left running (a failed test) would stop time skipping for the rest.
-            for wf_id in [*run.started, run.control, f"{run.control}-staging"]:
-                with contextlib.suppress(RPCError):
-                    await env.client.get_workflow_handle(wf_id).terminate()
-
-
-async def skip_to(
-    env: WorkflowEnvironment,
-    weekday: int,
-    hour: int,
-    minute: int = 0,
-    after: datetime | None = None,
-) -> datetime:
-    """Skip server time to the next `weekday` `hour:minute` in New York; returns it."""
-    now = await env.get_current_time()
-    local = (after or now).astimezone(NY)
-    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    target += timedelta(days=(weekday - local.weekday()) % 7)
-    if target <= local + timedelta(minutes=1):
-        target += timedelta(days=7)
-    target = target.replace(tzinfo=NY)  # wall-clock time, offset recomputed for that date
-    await env.sleep(target - now)
-    return target
 
 
 async def test_friday_afternoon_waits_for_a_vp(ts_env: WorkflowEnvironment) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from rollway.platform.kubernetes.testing.harness import KubeEnv, env_iter
+from tests.support.kubernetes.harness import KubeEnv, env_iter
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from rollway.platform.base import PlatformError
 from rollway.platform.kubernetes import KubernetesPlatform, sync_application
-from rollway.platform.kubernetes.testing.harness import APPLICATION, KubeEnv, TestCluster
+from tests.support.kubernetes.harness import APPLICATION, KubeEnv, TestCluster
 
 
 def _platform(kube: KubeEnv, timeout: str = "20s") -> tuple[KubernetesPlatform, TestCluster]:

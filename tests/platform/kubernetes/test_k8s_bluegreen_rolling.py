@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from rollway.platform.base import DeployRequest, no_heartbeat
-from rollway.platform.kubernetes.testing.harness import (
+from tests.support.kubernetes.harness import (
     DEPLOYMENT,
     SERVICE,
     KubeEnv,

@@ -9,7 +9,7 @@ import pytest
 from rollway.platform.base import DeployRequest, Platform, no_heartbeat
 from rollway.platform.kubernetes import KubernetesPlatform
 from rollway.platform.kubernetes.canary import replica_split
-from rollway.platform.kubernetes.testing.harness import (
+from tests.support.kubernetes.harness import (
     DEPLOYMENT,
     DESTINATIONRULE,
     HTTPROUTE,

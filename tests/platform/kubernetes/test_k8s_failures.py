@@ -7,7 +7,7 @@ from kubernetes import client as k8s
 
 from rollway.platform.base import DeployRequest, PlatformError, no_heartbeat
 from rollway.platform.kubernetes.client import KubeClient
-from rollway.platform.kubernetes.testing.harness import (
+from tests.support.kubernetes.harness import (
     DEPLOYMENT,
     SERVICE,
     Call,

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from rollway.platform.base import DeployRequest, Platform, no_heartbeat
 from rollway.platform.kubernetes import KubernetesPlatform, KubernetesPlatformConfig
-from rollway.platform.kubernetes.testing.harness import (
+from tests.support.kubernetes.harness import (
     APPLICATION,
     DESTINATIONRULE,
     HTTPROUTE,

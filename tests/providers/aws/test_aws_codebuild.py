@@ -1,14 +1,13 @@
 """CodeBuild: one build per commit across retries, progress with log tail, failure, cancel.
 
 moto's CodeBuild completes every build on the first BatchGetBuilds and keeps no
-logs config, env var overrides or failed phases: `ScriptedBuilds` (awsmoto.py)
+logs config, env var overrides or failed phases: `ScriptedBuilds` (tests/support/aws/moto.py)
 drives moto's own build records through the phases each test needs. Log events
 are real: written with the CloudWatch Logs API to moto and read back by the adapter.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -24,7 +23,14 @@ from rollway.providers.aws import (
     CodeBuildRunner,
 )
 from rollway.providers.aws.codebuild import IDEMPOTENCY_ENV
-from tests.providers.aws.awsmoto import REGION, ScriptedBuilds, create_project, phase
+from tests.support.aws.moto import (
+    REGION,
+    ScriptedBuilds,
+    create_project,
+    phase,
+    running,
+    write_log,
+)
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 PROJECT = "checkout-build"
@@ -40,27 +46,6 @@ def builds(aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> ScriptedBuilds:
 
 def runner(aws: AwsClients, **kw: Any) -> CodeBuildRunner:
     return CodeBuildRunner(aws.codebuild(), CONFIG, logs=aws.logs(), sleep=lambda _: None, **kw)
-
-
-def write_log(aws: AwsClients, stream: str, lines: list[str]) -> None:
-    logs = aws.logs()
-    now_ms = int(time.time() * 1000)  # CloudWatch (and moto) drop events > 14 days old
-    logs.create_log_group(logGroupName=GROUP)
-    logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
-    logs.put_log_events(
-        logGroupName=GROUP,
-        logStreamName=stream,
-        logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(lines)],
-    )
-
-
-def logs_of(build_id: str) -> dict[str, Any]:
-    stream = build_id.split(":", 1)[1]
-    return {"logs": {"groupName": GROUP, "streamName": stream, "deepLink": "https://console/x"}}
-
-
-def running(current: str, build_id: str) -> dict[str, Any]:
-    return {"buildStatus": "IN_PROGRESS", "currentPhase": current, **logs_of(build_id)}
 
 
 def test_retried_build_reattaches_to_the_same_build(

@@ -15,7 +15,13 @@ from rollway.providers.aws import (
     scan_image,
 )
 from rollway.scan import ScanException, ScanPolicy, evaluate
-from tests.providers.aws.awsmoto import ACCOUNT, REGION, push_image, seed_scan_findings
+from tests.support.aws.moto import (
+    REGION,
+    critical_enhanced,
+    high_basic,
+    push_image,
+    seed_scan_findings,
+)
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -25,46 +31,6 @@ FAST = EcrScanConfig(timeout="1m", poll_interval="1s")
 
 def no_sleep(_: float) -> None:
     pass
-
-
-def critical_enhanced() -> dict[str, object]:
-    return {
-        "awsAccountId": ACCOUNT,
-        "findingArn": f"arn:aws:inspector2:{REGION}:{ACCOUNT}:finding/abc",
-        "description": "zlib through 1.2.12 has a heap-based buffer over-read in inflate.",
-        "title": "CVE-2022-37434 - zlib",
-        "severity": "CRITICAL",
-        "score": 9.8,
-        "status": "ACTIVE",
-        "type": "PACKAGE_VULNERABILITY",
-        "packageVulnerabilityDetails": {
-            "vulnerabilityId": "CVE-2022-37434",
-            "source": "NVD",
-            "vulnerablePackages": [
-                {
-                    "name": "zlib",
-                    "version": "1.2.12",
-                    "release": "r1",
-                    "fixedInVersion": "1.2.12-r2",
-                    "packageManager": "OS",
-                }
-            ],
-        },
-    }
-
-
-def high_basic() -> dict[str, object]:
-    return {
-        "name": "CVE-2023-0286",
-        "description": "There is a type confusion vulnerability relating to X.400 addresses.",
-        "uri": "https://security-tracker.debian.org/tracker/CVE-2023-0286",
-        "severity": "HIGH",
-        "attributes": [
-            {"key": "package_version", "value": "3.0.7-r0"},
-            {"key": "package_name", "value": "libssl3"},
-            {"key": "CVSS3_SCORE", "value": "7.4"},
-        ],
-    }
 
 
 def test_clean_image_resolves_scans_and_passes(aws: AwsClients, moto_url: str) -> None:

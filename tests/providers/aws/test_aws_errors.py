@@ -13,33 +13,9 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from rollway.providers.aws import AwsClients, AwsError, EcrImageConfig, resolve_image
 from rollway.providers.aws.errors import from_botocore_error, from_client_error
-from tests.providers.aws.awsmoto import REGION, moto_api, push_image
+from tests.support.aws.moto import REGION, moto_api, push_image, restricted_session
 
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
-
-
-def restricted_session(aws: AwsClients, moto_url: str) -> boto3.Session:
-    """An IAM user in moto that may describe repositories but not images."""
-    iam: Any = aws.session.client("iam", region_name=REGION, endpoint_url=moto_url)
-    iam.create_user(UserName="rollway-worker")
-    iam.put_user_policy(
-        UserName="rollway-worker",
-        PolicyName="ecr-partial",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "ecr:DescribeRepositories", "Resource": "*"}
-                ],
-            }
-        ),
-    )
-    key = iam.create_access_key(UserName="rollway-worker")["AccessKey"]
-    return boto3.Session(
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-        region_name=REGION,
-    )
 
 
 def test_access_denied_names_iam_action_and_resource(aws: AwsClients, moto_url: str) -> None:

@@ -22,29 +22,12 @@ from rollway.providers.aws import (
     read_sarif_reports,
 )
 from rollway.scan import SarifError, ScanPolicy, evaluate
-from tests.providers.aws.awsmoto import REGION
+from tests.support.aws.moto import REGION, ROLLED_BACK, make_bucket
 
 BUCKET = "rollway-audit"
 WHEN = datetime(2025, 3, 10, 23, 30, tzinfo=UTC)
 FIXTURES = Path(__file__).parents[2] / "scan" / "fixtures"
 SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
-
-ROLLED_BACK: dict[str, Any] = {
-    "service": "checkout",
-    "environment": "prod",
-    "commit": SHA,
-    "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout@sha256:" + "a" * 64,
-    "outcome": "rolled_back",
-    "reason": "canary error rate 4.2% > 1% for 5m",
-    "stages": [{"name": "canary", "weight": 10, "verdict": "fail"}],
-    "approvals": [{"by": "alice", "at": "2025-03-10T22:00:00Z"}],
-}
-
-
-def make_bucket(aws: AwsClients, name: str = BUCKET) -> None:
-    aws.s3().create_bucket(
-        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
 
 
 def test_audit_key_layout() -> None:

@@ -226,13 +226,13 @@ class FakeWorld:
             world.calls.append(f"analyze:{inp.weight}:{verdict}")
             metric = MetricResult(
                 name="success-rate",
-                status=verdict,  # type: ignore[arg-type]
+                status=verdict,
                 value=0.9 if verdict == "fail" else (None if verdict == "inconclusive" else 0.999),
                 min=0.99,
             )
             return AnalysisResult(
                 weight=inp.weight,
-                status=verdict,  # type: ignore[arg-type]
+                status=verdict,
                 metrics=[metric],
                 message=f"success-rate {verdict}",
             )

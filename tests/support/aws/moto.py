@@ -8,9 +8,11 @@ own APIs (the `/moto-api/` endpoints, or the in-process backend objects, since
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
+import boto3
 import pytest
 from moto.backends import get_backend
 
@@ -151,3 +153,114 @@ def phase(kind: str, status: str | None = None, message: str | None = None) -> d
     if message:
         p["contexts"] = [{"statusCode": "COMMAND_EXECUTION_ERROR", "message": message}]
     return p
+
+
+# --- CodeBuild logs, ECR findings, IAM, S3: shared by tests/providers/aws and tests/activities
+
+SHA = "3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+PROJECT = "checkout-build"
+GROUP = f"/aws/codebuild/{PROJECT}"
+BUCKET = "rollway-audit"
+
+
+def write_log(aws: AwsClients, stream: str, lines: list[str]) -> None:
+    logs = aws.logs()
+    now_ms = int(time.time() * 1000)  # CloudWatch (and moto) drop events > 14 days old
+    logs.create_log_group(logGroupName=GROUP)
+    logs.create_log_stream(logGroupName=GROUP, logStreamName=stream)
+    logs.put_log_events(
+        logGroupName=GROUP,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(lines)],
+    )
+
+
+def logs_of(build_id: str) -> dict[str, Any]:
+    stream = build_id.split(":", 1)[1]
+    return {"logs": {"groupName": GROUP, "streamName": stream, "deepLink": "https://console/x"}}
+
+
+def running(current: str, build_id: str) -> dict[str, Any]:
+    return {"buildStatus": "IN_PROGRESS", "currentPhase": current, **logs_of(build_id)}
+
+
+def critical_enhanced() -> dict[str, object]:
+    return {
+        "awsAccountId": ACCOUNT,
+        "findingArn": f"arn:aws:inspector2:{REGION}:{ACCOUNT}:finding/abc",
+        "description": "zlib through 1.2.12 has a heap-based buffer over-read in inflate.",
+        "title": "CVE-2022-37434 - zlib",
+        "severity": "CRITICAL",
+        "score": 9.8,
+        "status": "ACTIVE",
+        "type": "PACKAGE_VULNERABILITY",
+        "packageVulnerabilityDetails": {
+            "vulnerabilityId": "CVE-2022-37434",
+            "source": "NVD",
+            "vulnerablePackages": [
+                {
+                    "name": "zlib",
+                    "version": "1.2.12",
+                    "release": "r1",
+                    "fixedInVersion": "1.2.12-r2",
+                    "packageManager": "OS",
+                }
+            ],
+        },
+    }
+
+
+def high_basic() -> dict[str, object]:
+    return {
+        "name": "CVE-2023-0286",
+        "description": "There is a type confusion vulnerability relating to X.400 addresses.",
+        "uri": "https://security-tracker.debian.org/tracker/CVE-2023-0286",
+        "severity": "HIGH",
+        "attributes": [
+            {"key": "package_version", "value": "3.0.7-r0"},
+            {"key": "package_name", "value": "libssl3"},
+            {"key": "CVSS3_SCORE", "value": "7.4"},
+        ],
+    }
+
+
+def restricted_session(aws: AwsClients, moto_url: str) -> boto3.Session:
+    """An IAM user in moto that may describe repositories but not images."""
+    iam: Any = aws.session.client("iam", region_name=REGION, endpoint_url=moto_url)
+    iam.create_user(UserName="rollway-worker")
+    iam.put_user_policy(
+        UserName="rollway-worker",
+        PolicyName="ecr-partial",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "ecr:DescribeRepositories", "Resource": "*"}
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName="rollway-worker")["AccessKey"]
+    return boto3.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=REGION,
+    )
+
+
+ROLLED_BACK: dict[str, Any] = {
+    "service": "checkout",
+    "environment": "prod",
+    "commit": SHA,
+    "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/checkout@sha256:" + "a" * 64,
+    "outcome": "rolled_back",
+    "reason": "canary error rate 4.2% > 1% for 5m",
+    "stages": [{"name": "canary", "weight": 10, "verdict": "fail"}],
+    "approvals": [{"by": "alice", "at": "2025-03-10T22:00:00Z"}],
+}
+
+
+def make_bucket(aws: AwsClients, name: str = BUCKET) -> None:
+    aws.s3().create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )

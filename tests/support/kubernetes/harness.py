@@ -39,8 +39,8 @@ from rollway.platform.kubernetes.client import (
     destination_rule_kind,
     virtual_service_kind,
 )
-from rollway.platform.kubernetes.testing.controllers import FakeControllers
-from rollway.platform.kubernetes.testing.emulator import EmulatorThread
+from tests.support.kubernetes.controllers import FakeControllers
+from tests.support.kubernetes.emulator import EmulatorThread
 
 VIRTUALSERVICE = virtual_service_kind("v1")
 DESTINATIONRULE = destination_rule_kind("v1")

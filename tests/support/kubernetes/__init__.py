@@ -9,5 +9,5 @@
 - `harness.KubeEnv`: two clusters (emulated, or real with ROLLWAY_KUBE_REAL=1)
   plus recording API clients, for tests of this platform and of workflows on it.
 
-Not imported by the platform itself.
+Test code only: the product package never imports it.
 """
