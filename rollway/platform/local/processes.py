@@ -24,7 +24,7 @@ import json, os, subprocess, sys
 a = json.loads(sys.argv[1])
 log = open(a["log"], "ab")
 p = subprocess.Popen(a["argv"], cwd=a["cwd"], env=a["env"], stdin=subprocess.DEVNULL,
-                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
 print(p.pid)
 """
 
@@ -49,7 +49,11 @@ def _start_ticks(pid: int) -> int | None:
 
 
 def spawn(argv: list[str], *, cwd: str, env: dict[str, str], log: Path) -> ProcessRef:
-    """Start `argv` detached (new session, not our child); output goes to `log`."""
+    """Start `argv` detached (new session, not our child); output goes to `log`.
+
+    The process runs with umask 077: what it creates (Temporal's SQLite history,
+    logs, sockets) is readable by this user only; the local stack is single-user.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     args = json.dumps({"argv": argv, "cwd": cwd, "env": env, "log": str(log)})
     out = subprocess.run(
