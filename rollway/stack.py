@@ -99,8 +99,16 @@ def _bindable(port: object) -> bool:
     return True
 
 
-def _port(recorded: object, preferred: int | None = None) -> int:
-    """The recorded port when free, else `preferred` when free, else any free port."""
+def _port(recorded: object, preferred: int | None = None, linger: float = 10.0) -> int:
+    """The recorded port when free, else `preferred` when free, else any free port.
+
+    A port nobody listens on may stay unbindable for a few seconds after its
+    server died (its connections are still closing): wait up to `linger` for it.
+    """
+    if isinstance(recorded, int) and 0 < recorded < 65536 and not port_open(recorded):
+        deadline = time.monotonic() + linger
+        while not _bindable(recorded) and time.monotonic() < deadline:
+            time.sleep(0.1)
     for p in (recorded, preferred):
         if isinstance(p, int) and _bindable(p):
             return p

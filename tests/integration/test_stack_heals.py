@@ -184,6 +184,11 @@ async def load(url: str, stats: Path, rps: int = 50) -> AsyncIterator[Path]:
         start_new_session=True,
     )
     try:
+        deadline = time.monotonic() + 30
+        while not (stats.exists() and _stats(stats).get("sent", 0) > 0):
+            assert proc.poll() is None, "the load generator exited"
+            assert time.monotonic() < deadline, "the load generator sent nothing in 30 s"
+            await asyncio.sleep(0.1)
         await asyncio.sleep(1.5)
         yield stats
     finally:
@@ -491,7 +496,14 @@ async def test_temporal_restarted_on_a_new_port_the_worker_follows_it(heal_stack
     squatter = socket.socket()
     try:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", port))  # someone else took the port meanwhile
+        deadline = time.monotonic() + 15  # until the dead server's connections are closed
+        while True:
+            try:
+                squatter.bind(("127.0.0.1", port))  # someone else took the port meanwhile
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"port {port} stayed busy"
+                await asyncio.sleep(0.1)
         squatter.listen()
         parts = _parts(await asyncio.to_thread(stack.up, heal_stack.home))
     finally:

@@ -21,10 +21,11 @@ from pydantic import BaseModel
 
 _SPAWN = """
 import json, os, subprocess, sys
+os.umask(0o077)
 a = json.loads(sys.argv[1])
 log = open(a["log"], "ab")
 p = subprocess.Popen(a["argv"], cwd=a["cwd"], env=a["env"], stdin=subprocess.DEVNULL,
-                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, umask=0o077)
+                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 print(p.pid)
 """
 
