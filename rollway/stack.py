@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -111,6 +112,25 @@ def _port(recorded: object, preferred: int | None = None, linger: float = 10.0) 
             time.sleep(0.1)
     for p in (recorded, preferred):
         if isinstance(p, int) and _bindable(p):
+            return p
+    return _server_port()
+
+
+def _server_port() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    Outgoing connections take their local port from the ephemeral range, so a
+    server port chosen there can be taken by any client while its server is
+    down, and `up` could not listen there again. Below the range it stays ours.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        p = rng.randint(max(1024, low - 12000), low - 1)
+        if _bindable(p) and not port_open(p):
             return p
     return free_port()
 

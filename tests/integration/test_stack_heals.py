@@ -202,6 +202,11 @@ async def load(url: str, stats: Path, rps: int = 50) -> AsyncIterator[Path]:
             raise AssertionError("the load generator ignored SIGTERM for 15 s") from None
 
 
+def _who_holds(port: int) -> str:
+    out = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, check=False).stdout
+    return "\n".join(ln for ln in out.splitlines() if f":{port} " in ln)
+
+
 def _stats(path: Path) -> dict[str, int]:
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "time"}
 
@@ -456,7 +461,7 @@ async def test_temporal_killed_mid_canary_comes_back_on_its_port_and_the_promoti
     _kill(heal_stack.pid("prometheus"))
     parts = _parts(await asyncio.to_thread(stack.up, heal_stack.home))
     assert parts["prometheus"].status == "started"
-    assert heal_stack.entry("prometheus")["port"] == prom_port
+    assert heal_stack.entry("prometheus")["port"] == prom_port, _who_holds(prom_port)
     environ = Path(f"/proc/{heal_stack.pid('worker')}/environ").read_bytes().split(b"\0")
     assert not any(e.startswith(b"ROLLWAY_PROMETHEUS_URL=") for e in environ), (
         "the worker must read Prometheus' URL from stack.json, not a frozen variable"
@@ -472,7 +477,7 @@ async def test_temporal_killed_mid_canary_comes_back_on_its_port_and_the_promoti
         await asyncio.sleep(2)  # the worker meets a dead server
         parts = _parts(await asyncio.to_thread(stack.up, heal_stack.home))
         assert parts["temporal"].status == "started"
-        assert heal_stack.entry("temporal")["port"] == port, "restarted on its recorded port"
+        assert heal_stack.entry("temporal")["port"] == port, _who_holds(port)
         assert parts["worker"].status == "running", parts["worker"]
         assert heal_stack.pid("worker") == worker, "the worker reconnected by itself"
         result = await _result(h, 240)
