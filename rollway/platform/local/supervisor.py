@@ -2,7 +2,7 @@
 
 HAProxy is the front door of every local service, so when its master dies
 (and its workers with it) every version loses its traffic, stable included.
-The worker runs `HAProxySupervisor` in a thread (checking every half second)
+The worker runs `HAProxySupervisor` in a thread (checking every quarter second)
 and every platform activity checks first (`LocalPlatform` calls
 `restore_haproxy`), so traffic comes back within about a second during a soak
 with no promotion action needed. The config is rendered from the platform's
@@ -61,7 +61,7 @@ def restore_haproxy(home: Path) -> bool:
 class HAProxySupervisor(threading.Thread):
     """A daemon thread that runs `restore_haproxy` every `interval` seconds until stopped."""
 
-    def __init__(self, home: Path, interval: float = 0.5) -> None:
+    def __init__(self, home: Path, interval: float = 0.25) -> None:
         super().__init__(name="haproxy-supervisor", daemon=True)
         self.home = home
         self.interval = interval
