@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -139,12 +140,14 @@ class HAProxy:
         with file_lock(self.lock_file):
             self._start_or_reload(backends)
 
-    def ensure_running(self, backends: list[BackendEntry]) -> bool:
-        """Start HAProxy from `backends` if its master is dead; True when it was started."""
+    def ensure_running(self, backends: Callable[[], list[BackendEntry]]) -> bool:
+        """Start HAProxy from `backends()` if it ran here (its config exists) and its
+        master is dead; True when it was started. `stop` removes the config, so
+        HAProxy stopped on purpose stays stopped."""
         with file_lock(self.lock_file):
-            if self.master_pid() is not None:
+            if not self.cfg.exists() or self.master_pid() is not None:
                 return False
-            self._start_or_reload(backends)
+            self._start_or_reload(backends())
             return True
 
     def _start_or_reload(self, backends: list[BackendEntry]) -> None:
@@ -185,15 +188,18 @@ class HAProxy:
             raise PlatformError(f"haproxy failed to start: {out.stderr.strip()[-2000:]}")
 
     def stop(self) -> None:
-        pid = self.master_pid()
-        if pid is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if self.master_pid() is None and not self.running():
-                break
-            time.sleep(0.1)
+        """Stop HAProxy on purpose: its config goes too, so no supervisor restarts it."""
+        with file_lock(self.lock_file):
+            self.cfg.unlink(missing_ok=True)
+            pid = self.master_pid()
+            if pid is None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if self.master_pid() is None and not self.running():
+                    break
+                time.sleep(0.1)
 
     def _wait_listening(self, ports: list[int], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

@@ -43,16 +43,17 @@ def backends(home: Path) -> list[BackendEntry]:
 
 
 def restore_haproxy(home: Path) -> bool:
-    """Restart HAProxy if it ran here before (its config exists) and its master is dead.
+    """Restart HAProxy if it ran here (its config exists) and its master is dead.
 
-    True when it was restarted. A stack that never started HAProxy is left alone.
+    True when it was restarted. A stack that never started HAProxy, or whose
+    HAProxy was stopped on purpose (`rollway down` removes the config), is left alone.
     """
     if not (home / "haproxy" / "haproxy.cfg").exists():
         return False
     haproxy = HAProxy(home)
     if haproxy.master_pid() is not None:
         return False
-    restarted = haproxy.ensure_running(backends(home))
+    restarted = haproxy.ensure_running(lambda: backends(home))
     if restarted:
         log.warning("HAProxy's master was not running: restarted it from the platform state")
     return restarted
