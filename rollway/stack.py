@@ -100,7 +100,7 @@ def _bindable(port: object) -> bool:
     return True
 
 
-def _port(recorded: object, preferred: int | None = None, linger: float = 10.0) -> int:
+def _port(recorded: object, preferred: int | None = None, linger: float = 15.0) -> int:
     """The recorded port when free, else `preferred` when free, else any free port.
 
     A port nobody listens on may stay unbindable for a few seconds after its
