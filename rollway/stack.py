@@ -409,9 +409,10 @@ def down(home: Path, *, services: bool = True) -> list[Part]:
         for f in (home / "prometheus" / "targets").glob("*.json"):
             f.unlink()
     haproxy = HAProxy(home)
-    was_running = haproxy.master_pid() is not None
-    haproxy.stop()  # also when dead: removing its config keeps supervisors from restarting it
-    if was_running:
-        parts.append(Part("haproxy", "stopped", ""))
+    if services:  # --keep-services leaves the versions reachable through HAProxy
+        was_running = haproxy.master_pid() is not None
+        haproxy.stop()  # also when dead: its config goes, so no supervisor restarts it
+        if was_running:
+            parts.append(Part("haproxy", "stopped", ""))
     write_json(home / "stack.json", state)
     return parts

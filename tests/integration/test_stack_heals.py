@@ -535,3 +535,17 @@ async def test_temporal_restarted_on_a_new_port_the_worker_follows_it(heal_stack
         assert heal_stack.pid("worker") == worker, "followed by re-executing itself"
     moved = await connect(f"127.0.0.1:{new_port}")
     assert ready["identity"] in await _pollers(moved)
+
+
+def test_down_then_up_listens_where_the_stack_did(heal_stack: Stack) -> None:
+    temporal = heal_stack.entry("temporal")
+    prometheus = heal_stack.entry("prometheus")
+    stack.down(heal_stack.home)
+    assert stack.temporal_address(heal_stack.home) is None, "down forgets the live address"
+    assert not HAProxy(heal_stack.home).cfg.exists(), "no supervisor may bring HAProxy back"
+    parts = _parts(stack.up(heal_stack.home))
+    assert {p.status for p in parts.values()} == {"started"}, parts
+    for key in ("port", "ui_port", "http_port", "metrics_port"):
+        assert heal_stack.entry("temporal")[key] == temporal[key], key
+    assert heal_stack.entry("prometheus")["port"] == prometheus["port"]
+    assert _ready(heal_stack)["pid"] == heal_stack.pid("worker")

@@ -110,8 +110,8 @@ class LocalPlatform:
             state = TargetState(frontend_port=free_port())
             self._save(target, state)
             self.haproxy.start_or_reload(self._all_backends())
-        else:
-            supervisor.restore_haproxy(self.home)
+        elif self.haproxy.master_pid() is None:
+            self.haproxy.start_or_reload(self._all_backends())
         write_json(
             self.targets_dir / "haproxy.json",
             [{"targets": [f"127.0.0.1:{self.haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
