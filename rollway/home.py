@@ -27,8 +27,16 @@ def private_dir(path: Path) -> Path:
     logs and HAProxy's admin sockets live under this folder.
     """
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if stat.S_IMODE(path.stat().st_mode) & 0o077:
-        path.chmod(0o700)
+    st = path.stat()
+    if not stat.S_IMODE(st.st_mode) & 0o077:
+        return path
+    if st.st_uid != os.getuid() or st.st_mode & stat.S_ISVTX:
+        raise PermissionError(
+            f"ROLLWAY_HOME={path} is shared (mode {stat.S_IMODE(st.st_mode):o}, owner uid "
+            f"{st.st_uid}); the local stack is single-user: point ROLLWAY_HOME at a folder "
+            "of your own, e.g. ~/.rollway"
+        )
+    path.chmod(0o700)
     return path
 
 
