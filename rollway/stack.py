@@ -140,6 +140,13 @@ def _recorded(state: dict[str, dict[str, object]], name: str) -> dict[str, objec
     return state.get(name) or state.get("ports", {}).get(name) or {}  # type: ignore[return-value]
 
 
+def _moved(old: dict[str, object], new: dict[str, object]) -> str:
+    """' (port P was busy)' when a part could not listen where it did before."""
+    if old.get("port") is not None and old.get("port") != new.get("port"):
+        return f"  (port {old['port']} was busy)"
+    return ""
+
+
 def _running(entry: dict[str, object] | None) -> bool:
     if not entry:
         return False
@@ -329,21 +336,21 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
     if _running(state.get("temporal")):
         parts.append(Part("temporal", "running", ""))
     else:
-        state["temporal"] = _start_temporal(home, _recorded(state, "temporal"))
-        parts.append(Part("temporal", "started", ""))
+        old = _recorded(state, "temporal")
+        state["temporal"] = _start_temporal(home, old)
+        parts.append(Part("temporal", "started", _moved(old, state["temporal"])))
     t = state["temporal"]
     address = f"127.0.0.1:{t['port']}"
-    parts[-1].detail = f"{address}  UI http://127.0.0.1:{t['ui_port']}"
+    parts[-1].detail = f"{address}  UI http://127.0.0.1:{t['ui_port']}{parts[-1].detail}"
     write_json(home / "stack.json", state)
 
     if _running(state.get("prometheus")):
         parts.append(Part("prometheus", "running", ""))
     else:
-        state["prometheus"] = _start_prometheus(
-            home, scrape_interval, _recorded(state, "prometheus")
-        )
-        parts.append(Part("prometheus", "started", ""))
-    parts[-1].detail = f"http://127.0.0.1:{state['prometheus']['port']}"
+        old = _recorded(state, "prometheus")
+        state["prometheus"] = _start_prometheus(home, scrape_interval, old)
+        parts.append(Part("prometheus", "started", _moved(old, state["prometheus"])))
+    parts[-1].detail = f"http://127.0.0.1:{state['prometheus']['port']}{parts[-1].detail}"
     write_json(home / "stack.json", state)
 
     haproxy = HAProxy(home)

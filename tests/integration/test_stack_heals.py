@@ -527,6 +527,7 @@ async def test_temporal_restarted_on_a_new_port_the_worker_follows_it(heal_stack
         squatter.close()
     new_port = heal_stack.entry("temporal")["port"]
     assert new_port != port
+    assert f"port {port} was busy" in parts["temporal"].detail
     assert parts["worker"].status in ("running", "restarted"), parts["worker"]
     ready = _ready(heal_stack)
     assert ready["temporal"] == f"127.0.0.1:{new_port}"
