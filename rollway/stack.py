@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +34,15 @@ from pathlib import Path
 import httpx
 
 from rollway import NAMESPACE, SEARCH_ATTRIBUTES, TASK_QUEUE
-from rollway.home import free_port, port_open, private_dir, private_file, read_json, write_json
+from rollway.home import (
+    bindable,
+    port_open,
+    private_dir,
+    private_file,
+    read_json,
+    server_port,
+    write_json,
+)
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import HAProxy
 from rollway.platform.local.processes import ProcessRef
@@ -87,19 +93,6 @@ WORKER_READY = "worker.ready.json"
 _STALE_ENV = ("ROLLWAY_TEMPORAL_ADDRESS", "ROLLWAY_PROMETHEUS_URL", "TEMPORAL_ADDRESS")
 
 
-def _bindable(port: object) -> bool:
-    """True when a server could listen on 127.0.0.1:`port` right now."""
-    if not isinstance(port, int) or not 0 < port < 65536:
-        return False
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _port(recorded: object, preferred: int | None = None, linger: float = 15.0) -> int:
     """The recorded port when free, else `preferred` when free, else any free port.
 
@@ -108,31 +101,12 @@ def _port(recorded: object, preferred: int | None = None, linger: float = 15.0) 
     """
     if isinstance(recorded, int) and 0 < recorded < 65536 and not port_open(recorded):
         deadline = time.monotonic() + linger
-        while not _bindable(recorded) and time.monotonic() < deadline:
+        while not bindable(recorded) and time.monotonic() < deadline:
             time.sleep(0.1)
     for p in (recorded, preferred):
-        if isinstance(p, int) and _bindable(p):
+        if isinstance(p, int) and bindable(p):
             return p
-    return _server_port()
-
-
-def _server_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    Outgoing connections take their local port from the ephemeral range, so a
-    server port chosen there can be taken by any client while its server is
-    down, and `up` could not listen there again. Below the range it stays ours.
-    """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    rng = random.SystemRandom()
-    for _ in range(200):
-        p = rng.randint(max(1024, low - 12000), low - 1)
-        if _bindable(p) and not port_open(p):
-            return p
-    return free_port()
+    return server_port()
 
 
 def _recorded(state: dict[str, dict[str, object]], name: str) -> dict[str, object]:
