@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-MAX_IN_FLIGHT = 128  # = the connection pool: no request waits on the pool
+MAX_IN_FLIGHT = 256  # = the connection pool: no request waits on the pool
 
 
 async def run(
