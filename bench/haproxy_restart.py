@@ -91,7 +91,8 @@ def main() -> None:
         assert master is not None
         os.kill(master, signal.SIGKILL)  # baseline: no supervisor
         baseline = until_ok(url, 5)
-        print(f"baseline, no supervisor: traffic back after {baseline}s (None: not within 5 s)")
+        back = "not within 5 s" if baseline is None else f"after {baseline:.2f}s"
+        print(f"baseline, no supervisor: traffic back {back}")
         sup.start()
         if until_ok(url, 30) is None:
             raise SystemExit("the supervisor did not bring HAProxy back")
