@@ -3,7 +3,11 @@
     python -m workers.main            # address from ROLLWAY_TEMPORAL_ADDRESS or `rollway up`
 
 With ROLLWAY_WORKER_METRICS_PORT set, the worker serves its Prometheus metrics
-(every canary analysis, see `rollway.metrics.export`) on that port at /metrics.
+(every canary analysis, see `rollway.metrics.export`) on that port at /metrics,
+and /healthz and /readyz for container probes (`workers/health.py`).
+
+On SIGTERM it stops polling and gives the activities in flight GRACEFUL_SHUTDOWN
+to finish; the container's grace period must be longer (deploy/worker/).
 
 Activities are synchronous (the kubernetes and boto3 clients are), so they run
 in a thread pool; each one heartbeats on long waits.
@@ -17,6 +21,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -26,7 +31,13 @@ from temporalio.worker import Worker
 from rollway import NAMESPACE, TASK_QUEUE
 from rollway.home import home
 from rollway.stack import temporal_address
+from workers.health import Health, keep_beating, serve
 from workers.registry import ACTIVITIES, WORKFLOWS
+
+GRACEFUL_SHUTDOWN = timedelta(minutes=2)
+"""Time the activities in flight get to finish on shutdown: the longest platform call
+without heartbeat (workflows/options.py PLATFORM); heartbeating ones are retried
+elsewhere after their heartbeat timeout (60 s at most) anyway."""
 
 
 async def connect(address: str | None = None) -> Client:
@@ -42,6 +53,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
     task_queue: str = TASK_QUEUE,
     activities: Sequence[Callable[..., Any]] | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
     """A worker for every Rollway workflow; `activities` replaces the real ones in tests."""
     return Worker(
@@ -51,38 +63,42 @@ def build_worker(
         activities=list(ACTIVITIES if activities is None else activities),
         activity_executor=executor,
         max_concurrent_activities=64,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
-def serve_metrics() -> int | None:
-    """Serve the worker's Prometheus metrics when ROLLWAY_WORKER_METRICS_PORT is set."""
+def serve_metrics(health: Health) -> int | None:
+    """Serve metrics and probes when ROLLWAY_WORKER_METRICS_PORT is set."""
     port = os.environ.get("ROLLWAY_WORKER_METRICS_PORT")
     if not port:
         return None
-    from prometheus_client import start_http_server
-
-    start_http_server(int(port))
-    logging.info("worker metrics on :%s/metrics", port)
+    serve(int(port), health)
+    logging.info("worker metrics on :%s/metrics, probes on /healthz and /readyz", port)
     return int(port)
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    serve_metrics()
+    health = Health()
+    beating = asyncio.create_task(keep_beating(health))
+    serve_metrics(health)
     client = await connect()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=64) as executor:
-        worker = build_worker(client, executor)
+        worker = build_worker(client, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
         async with worker:
             logging.info(
                 "worker polling task queue %s at %s",
                 TASK_QUEUE,
                 client.service_client.config.target_host,
             )
+            health.ready = True
             await stop.wait()
+            health.ready = False
+    beating.cancel()
 
 
 if __name__ == "__main__":
