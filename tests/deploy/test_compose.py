@@ -39,9 +39,7 @@ def seconds(value: str) -> float:
 
 
 def test_valid_against_the_compose_spec() -> None:
-    r = run_validator(
-        "check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE)
-    )
+    r = run_validator("check-jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE))
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -101,9 +99,9 @@ def test_worker_environment_is_complete() -> None:
     assert not set(env) & set(unset), "a variable is both set and listed as unset"
     # Temporal's own connection variables, for the SDK's environment configuration.
     assert env["TEMPORAL_ADDRESS"] == env["ROLLWAY_TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert env["TEMPORAL_NAMESPACE"] == SERVICES["temporal-setup"]["environment"][
-        "TEMPORAL_NAMESPACE"
-    ]
+    assert (
+        env["TEMPORAL_NAMESPACE"] == SERVICES["temporal-setup"]["environment"]["TEMPORAL_NAMESPACE"]
+    )
     assert env["ROLLWAY_PROMETHEUS_URL"] == "http://prometheus:9090"
 
 
