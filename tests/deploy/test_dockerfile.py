@@ -49,7 +49,7 @@ def test_base_images_pinned() -> None:
 
 
 def test_multi_stage_build_with_the_lock_file() -> None:
-    build, runtime = stages()[-2], stages()[-1]
+    build = stages()[-2]
     runs = " ".join(a for w, a in build if w == "RUN")
     assert "uv sync --frozen --no-dev" in runs
     assert "--no-editable" in runs  # the runtime stage gets no source tree
