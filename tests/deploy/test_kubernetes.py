@@ -35,7 +35,10 @@ OPTIONAL = {
 
 @cache
 def render(folder: str) -> tuple[dict[str, Any], ...]:
-    kubectl = require_binary("kubectl", "kubectl with kustomize v4+ (`kubectl kustomize`)")
+    kubectl = require_binary(
+        "kubectl",
+        "kubectl 1.21+ for `kubectl kustomize` (Debian's kubernetes-client 1.20 is too old)",
+    )
     r = subprocess.run(
         [kubectl, "kustomize", folder], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
