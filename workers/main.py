@@ -19,10 +19,11 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -101,5 +102,19 @@ async def main() -> None:
     beating.cancel()
 
 
+def exit_cleanly() -> NoReturn:
+    """Exit 0 without interpreter finalization, after a clean shutdown.
+
+    temporalio's Rust threads can abort CPython's finalization (SIGABRT, "PyGILState_Release
+    ... finalizing", sdk-python issue 300), which turns a graceful SIGTERM into exit 134 for
+    Kubernetes and Docker. Everything is flushed and stopped by now.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     asyncio.run(main())
+    exit_cleanly()
