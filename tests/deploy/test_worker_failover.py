@@ -152,14 +152,14 @@ async def test_promotion_finishes_on_the_surviving_worker(
     async with load(url, local.home / "load-failover.json"):
         h = await promote(local, "v2", spec)
         await approve_when_asked(local.client, h)
-        for _ in range(600):  # until traffic reaches the canary
+        deadline = time.monotonic() + 180
+        while True:  # until traffic reaches the canary
             state = await h.query(PromotionWorkflow.query_state)
             if state.stage.value == "canary" and state.canary and state.canary.weight > 0:
                 break
             assert state.outcome == Outcome.RUNNING, state.reason
+            assert time.monotonic() < deadline, f"the canary never started: {state.stage}"
             await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the canary never started")
 
         history = await h.fetch_history()
         last_id, last_identity = identities(list(history.events))[-1]
