@@ -3,7 +3,11 @@
     python -m workers.main            # address from ROLLWAY_TEMPORAL_ADDRESS or `rollway up`
 
 With ROLLWAY_WORKER_METRICS_PORT set, the worker serves its Prometheus metrics
-(every canary analysis, see `rollway.metrics.export`) on that port at /metrics.
+(every canary analysis, see `rollway.metrics.export`) on that port at /metrics,
+and /healthz and /readyz for container probes (`workers/health.py`).
+
+On SIGTERM it stops polling and gives the activities in flight GRACEFUL_SHUTDOWN
+to finish; the container's grace period must be longer (deploy/worker/).
 
 Activities are synchronous (the kubernetes and boto3 clients are), so they run
 in a thread pool; each one heartbeats on long waits.
@@ -15,9 +19,11 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from datetime import timedelta
+from typing import Any, NoReturn
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -28,7 +34,13 @@ from rollway.home import home
 from rollway.platform.local.supervisor import HAProxySupervisor
 from rollway.stack import temporal_address
 from workers import stack_link
+from workers.health import Health, keep_beating, serve
 from workers.registry import ACTIVITIES, WORKFLOWS
+
+GRACEFUL_SHUTDOWN = timedelta(minutes=2)
+"""Time the activities in flight get to finish on shutdown: the longest platform call
+without heartbeat (workflows/options.py PLATFORM); heartbeating ones are retried
+elsewhere after their heartbeat timeout (60 s at most) anyway."""
 
 
 async def connect(address: str | None = None) -> Client:
@@ -44,6 +56,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
     task_queue: str = TASK_QUEUE,
     activities: Sequence[Callable[..., Any]] | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
     """A worker for every Rollway workflow; `activities` replaces the real ones in tests."""
     return Worker(
@@ -53,24 +66,28 @@ def build_worker(
         activities=list(ACTIVITIES if activities is None else activities),
         activity_executor=executor,
         max_concurrent_activities=64,
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
-def serve_metrics() -> int | None:
-    """Serve the worker's Prometheus metrics when ROLLWAY_WORKER_METRICS_PORT is set."""
+def serve_metrics(health: Health) -> int | None:
+    """Serve metrics and probes when ROLLWAY_WORKER_METRICS_PORT is set."""
     port = os.environ.get("ROLLWAY_WORKER_METRICS_PORT")
     if not port:
         return None
-    from prometheus_client import start_http_server
-
-    start_http_server(int(port), addr="127.0.0.1")  # the local stack is single-user
-    logging.info("worker metrics on 127.0.0.1:%s/metrics", port)
+    # Loopback unless told otherwise: the local stack is single-user; a container sets
+    # ROLLWAY_WORKER_METRICS_ADDR=0.0.0.0 so its probes and Prometheus reach it.
+    addr = os.environ.get("ROLLWAY_WORKER_METRICS_ADDR", "127.0.0.1")
+    serve(int(port), health, addr=addr)
+    logging.info("worker metrics on %s:%s/metrics, probes on /healthz and /readyz", addr, port)
     return int(port)
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    serve_metrics()
+    health = Health()
+    beating = asyncio.create_task(keep_beating(health))
+    serve_metrics(health)
     client = await connect()
     haproxy = HAProxySupervisor(home())  # a no-op where no local HAProxy ever ran
     haproxy.start()
@@ -79,19 +96,36 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=64) as executor:
-        worker = build_worker(client, executor)
+        worker = build_worker(client, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
         async with worker:
             logging.info(
                 "worker polling task queue %s at %s",
                 TASK_QUEUE,
                 client.service_client.config.target_host,
             )
+            health.ready = True
             if stack_link.managed():  # started by `rollway up`
                 await stack_link.serve(client, home(), TASK_QUEUE, client.identity, stop)
             else:
                 await stop.wait()
+            health.ready = False
     haproxy.stop()
+    beating.cancel()
+
+
+def exit_cleanly() -> NoReturn:
+    """Exit 0 without interpreter finalization, after a clean shutdown.
+
+    temporalio's Rust threads can abort CPython's finalization (SIGABRT, "PyGILState_Release
+    ... finalizing", sdk-python issue 300), which turns a graceful SIGTERM into exit 134 for
+    Kubernetes and Docker. Everything is flushed and stopped by now.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
     asyncio.run(main())
+    exit_cleanly()

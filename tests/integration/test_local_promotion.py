@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from rollway.models import Outcome
-from rollway.platform.base import Target
 from rollway.platform.local import LocalPlatform
 from rollway.spec import PipelineSpec
 from tests.histories.record import save_history
 from tests.support.local_stack import (
+    PRODUCTION,
     LocalStack,
     approve_when_asked,
     fast_pipeline,
@@ -25,8 +25,6 @@ from tests.support.local_stack import (
     promote,
 )
 from workflows.promotion import PromotionWorkflow
-
-PRODUCTION = Target(service="demo", environment="production")
 
 
 @pytest.fixture(scope="module")

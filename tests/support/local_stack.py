@@ -28,6 +28,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from rollway import stack
 from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult, PromotionState
+from rollway.platform.base import Target
 from rollway.platform.local import LocalPlatform
 from rollway.spec import PipelineSpec
 from rollway.spec_loader import load_pipeline
@@ -162,3 +163,6 @@ async def load(url: str, stats: Path, rps: int = 50) -> AsyncIterator[Path]:
 def platform(stack: LocalStack, spec: PipelineSpec) -> LocalPlatform:
     assert spec.run is not None
     return LocalPlatform(stack.home, spec.run)
+
+
+PRODUCTION = Target(service="demo", environment="production")
