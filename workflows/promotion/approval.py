@@ -109,7 +109,7 @@ async def production_gate(p: Promotion) -> None:
             timeout = p.release.wait_for(decision)
         else:
             break
-        await p.wait_change(timeout)
+        await p.wait_change(p.release.wait_limit(timeout))
     p.flags.emergency = decision.path == "emergency"
     await p.release.enter_production()
     p.keeper.log(

@@ -143,13 +143,14 @@ async def _wait_watching_control(p: Promotion, seconds: float) -> None:
     while (left := (due - workflow.now()).total_seconds()) > 0:
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: p.flags.abort_request is not None or p.release.needs_sync(),
-                timeout=left,
+                lambda: p.flags.abort_request is not None or p.release.wake_for_sync(),
+                timeout=p.release.wait_limit(left),
             )
-        if p.flags.abort_request is not None or not p.release.needs_sync():
+        if p.flags.abort_request is not None:
             return
-        await p.release.sync()
-        _halted(p)  # the state names a halting incident as soon as it is known
+        if p.release.needs_sync():
+            await p.release.sync()
+            _halted(p)  # the state names a halting incident as soon as it is known
 
 
 def _halted(p: Promotion) -> bool:

@@ -33,7 +33,7 @@ async def await_lock(p: Promotion, lock: ReleaseParticipant) -> None:
             _describe(p, lock, waiting)
             p.keeper.log(f"waiting for the {lock.environment} lock held by {decision.holder}")
         p.flags.changed = False
-        await p.wait_change(None)
+        await p.wait_change(lock.wait_limit(None))
 
 
 def check_superseded(p: Promotion, lock: ReleaseParticipant) -> None:

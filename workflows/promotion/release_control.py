@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import GateState, PromotionInput
@@ -29,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
         SubscribeInput,
         control_workflow_id,
     )
+
+RETRY_READ_S = 30.0
 
 DEFAULT_HALTING = ("SEV-1", "SEV-2")
 
@@ -56,6 +59,7 @@ class ReleaseParticipant:
         # only marks the view stale, and `sync()` reads release control by activity.
         self.trusted = False
         self.stale = False
+        self.read_error: str | None = None
 
     # --- messages from release control (called by the workflow's signal handlers) ------
 
@@ -80,23 +84,40 @@ class ReleaseParticipant:
     def needs_sync(self) -> bool:
         return self.trusted and self.stale and self.joined
 
+    def wake_for_sync(self) -> bool:
+        """A signal came and no read has failed since: read at once."""
+        return self.needs_sync() and self.read_error is None
+
     async def sync(self) -> None:
         """Read release control (activity `read_release_control`) when a signal said it changed."""
         if not self.needs_sync():
             return
         self.stale = False
-        view = await workflow.execute_activity(
-            "read_release_control",
-            ControlViewInput(
-                control_id=self.control_id,
-                workflow_id=workflow.info().workflow_id,
-                service=self.inp.service,
-            ),
-            result_type=ControlView,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=5),
-        )
+        try:
+            view = await workflow.execute_activity(
+                "read_release_control",
+                ControlViewInput(
+                    control_id=self.control_id,
+                    workflow_id=workflow.info().workflow_id,
+                    service=self.inp.service,
+                ),
+                result_type=ControlView,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+            )
+        except ActivityError as e:  # keep the last view; try again after RETRY_READ_S
+            self.stale = True
+            self.read_error = str(e.cause or e)
+            workflow.logger.warning("could not read release control: %s", self.read_error)
+            return
+        self.read_error = None
         self.snapshot, self.lock = view.snapshot, view.lock
+
+    def wait_limit(self, seconds: float | None) -> float | None:
+        """How long a waiting stage may wait: shorter while a read is owed after a failure."""
+        if self.read_error is None or not self.needs_sync():
+            return seconds
+        return RETRY_READ_S if seconds is None else min(seconds, RETRY_READ_S)
 
     # --- talking to release control ---------------------------------------------------------
 
