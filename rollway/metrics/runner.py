@@ -18,7 +18,7 @@ from rollway.metrics.kayenta import run_kayenta, window_start
 from rollway.metrics.prometheus import MetricQueryError, MetricsProvider
 from rollway.metrics.sequential import run_sequential, windows
 from rollway.metrics.spec import BaselineMode, MetricCheck
-from rollway.metrics.templates import TEMPLATES, render
+from rollway.metrics.templates import TEMPLATES, fill, render
 from rollway.models import AnalysisInput, AnalysisResult, MetricResult
 from rollway.platform.local import backend_name, server_name
 
@@ -57,7 +57,7 @@ def baseline_variables(
     """Variables of the arm the canary is compared with: the stable, or a dedicated baseline."""
     if mode == "stable":
         return stable_variables(variables)
-    version = render(baseline_version, variables)
+    version = fill(baseline_version, variables)
     return variables | {
         "version": version,
         "server": server_name(version),
