@@ -84,6 +84,8 @@ def combine(metrics: list[MetricResult], weight: int) -> AnalysisResult:
         status = "inconclusive"
     else:
         status = "pass"
-    failing = [f"{m.name} {m.message}" for m in metrics if m.status != "pass"]
+    order = {"fail": 0, "error": 1, "inconclusive": 2}
+    deciding = sorted((m for m in metrics if m.status != "pass"), key=lambda m: order[m.status])
+    failing = [f"{m.name} {m.status}: {m.message}" for m in deciding]
     message = "; ".join(failing) if failing else f"{len(metrics)} metric(s) within bounds"
     return AnalysisResult(weight=weight, status=status, metrics=metrics, message=message)
