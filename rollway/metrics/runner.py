@@ -84,7 +84,8 @@ def check_metric(
             baseline = prom.value(render(text, stable_variables(variables)))
     except MetricQueryError as e:
         return MetricResult(name=check.name, status="error", query=query, message=str(e))
-    return judge_value(check, value, samples, query, baseline)
+    proportion = t is not None and t.unit == "ratio" and samples_q is not None
+    return judge_value(check, value, samples, query, baseline, proportion)
 
 
 NO_TRAFFIC = (
@@ -188,7 +189,10 @@ def _judge(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> Analysis
             judged = outcome.metrics
             if outcome.combined is not None:
                 e_value = outcome.combined.e_value
-                summary = f"e={e_value:.3g} (roll back at {1 / seq.alpha:g})"
+                summary = (
+                    f"evidence the canary is within {seq.margin:g}x stable (pass e >= "
+                    f"{1 / seq.beta:g}), no regression e={e_value:.3g} < {1 / seq.alpha:g}"
+                )
         else:
             assert spec.kayenta is not None
             ks = spec.kayenta
@@ -197,11 +201,11 @@ def _judge(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> Analysis
             base = baseline_variables(variables, ks.baseline, ks.baseline_version)
             judged, score = run_kayenta(prom, ks, variables, base, start, now)
             if score is not None:
-                summary = f"score {score:g} (pass >= {ks.pass_threshold:g})"
+                summary = f"no regression, score {score:g} (pass >= {ks.pass_threshold:g})"
     except (MetricQueryError, ValueError) as e:
         judged = [MetricResult(name=spec.judge, status="error", method=spec.judge, message=str(e))]
     result = combine(judged + guards, inp.weight)
     result.judge, result.e_value, result.score = spec.judge, e_value, score
     if result.status == "pass" and summary:
-        result.message = f"{spec.judge}: no regression, {summary}; {result.message}"
+        result.message = f"{spec.judge}: {summary}; {result.message}"
     return result

@@ -161,7 +161,7 @@ def test_the_same_error_rate_passes_and_says_why() -> None:
     m = next(m for m in result.metrics if m.name == ERRORS_NAME)
     assert m.statistic is not None and m.statistic < 1.0
     assert "within the margin" in m.message
-    assert result.message.startswith("sequential: no regression, e=")
+    assert result.message.startswith("sequential: evidence the canary is within 1.5x stable")
 
 
 def test_no_errors_anywhere_with_enough_requests_passes() -> None:
