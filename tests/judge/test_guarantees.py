@@ -173,10 +173,10 @@ def test_latency_a_tail_at_the_margin_is_passed_at_most_beta() -> None:
 def test_vectorised_paths_agree_with_the_tests() -> None:
     rng = np.random.default_rng(1)
     for _ in range(30):
-        segs = [
-            RateSegment(w / 100, *rng.poisson([w * 2, (100 - w) * 2]).tolist(), 1e5, 1e5)
-            for w in STEPS
-        ]
+        segs = []
+        for w in STEPS:
+            k, m = rng.poisson([w * 2, (100 - w) * 2]).tolist()
+            segs.append(RateSegment(w / 100, k, m, 1e5, 1e5))
         r = sequential_rate_test(
             segs, alpha=ALPHA, min_ratio=MIN_RATIO, margin=MARGIN, beta=BETA, floor=ERROR_FLOOR
         )
