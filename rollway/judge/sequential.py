@@ -36,6 +36,14 @@ counts, started at 1 when the segment starts; conditional on everything before, 
 test supermartingale, so the product over consecutive segments is one as well (the
 "multiply sequential e-values" rule). Inputs are cumulative counts since the analysis
 (resp. the segment) began, so callers can stay stateless.
+
+**Passing needs evidence too.** With a ``margin`` each test also runs the mirror-image
+e-process against ``H0': ratio >= margin`` (the sup taken over ``p >= p(margin)``), averaged
+with the canary's own rate against an absolute ``floor``; ``Decision.NOT_WORSE`` (the only
+decision that lets a step pass) needs it to reach ``1/beta``, so a canary at or beyond
+``max(margin x baseline, floor)`` is ever passed with probability at most ``beta``.
+Inverting the tests over the ratio gives anytime-valid confidence bounds (``upper``,
+``lower``) for the explanations.
 """
 
 from __future__ import annotations

@@ -94,7 +94,9 @@ class SequentialSpec(SpecModel):
 
     Rolls back when the e-value of "the canary is worse by at least `min_ratio`" reaches
     `1/alpha`; the chance of ever rolling back a canary that is not worse is at most
-    `alpha`, however often it is checked (see docs/judge.md).
+    `alpha`, however often it is checked. Passes only on evidence that the canary is
+    within `margin` (and the floors): a canary at or beyond it is ever passed with
+    probability at most `beta` (see docs/judge.md).
     """
 
     alpha: float = Field(
