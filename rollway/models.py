@@ -158,6 +158,11 @@ class AnalysisResult(BaseModel):
         default=None, description="Sequential judge: the combined e-value (roll back at 1/alpha)."
     )
     score: float | None = Field(default=None, description="Kayenta judge: the 0-100 score.")
+    no_traffic: bool = Field(
+        default=False,
+        description="Neither the canary nor the stable served a request in the last interval: "
+        "the platform may be down (hold and alert, this is not 'no data yet').",
+    )
 
 
 class CanaryState(BaseModel):

@@ -36,12 +36,20 @@ counts, started at 1 when the segment starts; conditional on everything before, 
 test supermartingale, so the product over consecutive segments is one as well (the
 "multiply sequential e-values" rule). Inputs are cumulative counts since the analysis
 (resp. the segment) began, so callers can stay stateless.
+
+**Passing needs evidence too.** With a ``margin`` each test also runs the mirror-image
+e-process against ``H0': ratio >= margin`` (the sup taken over ``p >= p(margin)``), averaged
+with the canary's own rate against an absolute ``floor``; ``Decision.NOT_WORSE`` (the only
+decision that lets a step pass) needs it to reach ``1/beta``, so a canary at or beyond
+``max(margin x baseline, floor)`` is ever passed with probability at most ``beta``.
+Inverting the tests over the ratio gives anytime-valid confidence bounds (``upper``,
+``lower``) for the explanations.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -58,8 +66,10 @@ class Decision(StrEnum):
 
     REGRESSION = "regression"
     """``E >= 1/alpha``: roll back."""
+    NOT_WORSE = "not_worse"
+    """Evidence that the canary is within the tolerated ``margin`` (pass e-value >= 1/beta)."""
     CONTINUE = "continue"
-    """No evidence of a regression yet; keep the canary running."""
+    """No evidence either way yet; keep the canary running (not a pass)."""
     INCONCLUSIVE = "inconclusive"
     """Too few events to say anything yet."""
 
@@ -77,6 +87,19 @@ class SequentialResult:
     events: float
     """Events the decision is based on (errors, or slow requests at the reported bound)."""
     explanation: str
+    pass_log_e: float = 0.0
+    """Log e-value of "the canary is at or beyond the margin" (0 when no margin is tested)."""
+    beta: float | None = None
+    """Pass at ``pass e-value >= 1/beta``: P(ever passing a canary at the margin) <= beta."""
+    upper: float = math.inf
+    """Anytime-valid (1 - beta) upper confidence bound on the ratio (inf: none yet)."""
+    lower: float = 0.0
+    """Anytime-valid (1 - alpha) lower confidence bound on the ratio."""
+
+    @property
+    def pass_e_value(self) -> float:
+        """E-value against "the canary is at or beyond the margin"."""
+        return math.exp(min(self.pass_log_e, 700.0))
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,34 @@ def beta_prior(p0: ArrayOrFloat, prior_scale: float) -> tuple[FloatArray, FloatA
     return c * p, c * (1.0 - p)
 
 
+def beta_log_evalue(
+    k: ArrayOrFloat,
+    m: ArrayOrFloat,
+    p_null: ArrayOrFloat,
+    *,
+    prior_scale: float = 1.0,
+    below: bool = False,
+) -> FloatArray:
+    """Log e-value of ``k`` successes and ``m`` failures against a one-sided binomial null.
+
+    ``below=False``: ``H0: p <= p_null`` (evidence that ``p`` is larger); ``below=True``:
+    ``H0: p >= p_null`` (evidence that ``p`` is smaller). A Beta prior centred on
+    ``p_null`` (log-odds sd ``prior_scale``) over the sup of the null likelihood.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    p0 = np.asarray(p_null, dtype=np.float64)
+    a, b = beta_prior(p0, prior_scale)
+    n = k + m
+    phat = np.divide(k, n, out=np.zeros(np.broadcast(k, n).shape), where=n > 0)
+    p_star = np.maximum(phat, p0) if below else np.minimum(phat, p0)
+    if below:  # n == 0: the sup is anywhere; use p0 (log-likelihood 0 either way)
+        p_star = np.where(n > 0, p_star, p0)
+    log_null = xlogy(k, p_star) + xlog1py(m, -p_star)
+    out: FloatArray = betaln(a + k, b + m) - betaln(a, b) - log_null
+    return out
+
+
 def rate_log_evalue(
     canary: ArrayOrFloat,
     baseline: ArrayOrFloat,
@@ -132,16 +183,73 @@ def rate_log_evalue(
 
     ``log E = log B(a+k, b+m) - log B(a, b) - max_{p <= p0} [k log p + m log(1-p)]``.
     """
-    k = np.asarray(canary, dtype=np.float64)
-    m = np.asarray(baseline, dtype=np.float64)
-    p0 = null_share(rho, min_ratio)
-    a, b = beta_prior(p0, prior_scale)
-    n = k + m
-    phat = np.divide(k, n, out=np.zeros(np.broadcast(k, n).shape), where=n > 0)
-    p_star = np.minimum(phat, p0)
-    log_null = xlogy(k, p_star) + xlog1py(m, -p_star)
-    out: FloatArray = betaln(a + k, b + m) - betaln(a, b) - log_null
+    return beta_log_evalue(canary, baseline, null_share(rho, min_ratio), prior_scale=prior_scale)
+
+
+def rate_pass_log_evalue(
+    canary: ArrayOrFloat,
+    baseline: ArrayOrFloat,
+    rho: ArrayOrFloat,
+    *,
+    margin: ArrayOrFloat,
+    prior_scale: float = 1.0,
+) -> FloatArray:
+    """Log e-value of one segment against ``H0: ratio >= margin`` (evidence "not worse")."""
+    return beta_log_evalue(
+        canary, baseline, null_share(rho, margin), prior_scale=prior_scale, below=True
+    )
+
+
+def floor_pass_log_evalue(
+    events: ArrayOrFloat, exposure: ArrayOrFloat, floor: float, *, prior_scale: float = 1.0
+) -> FloatArray:
+    """Log e-value against ``H0: canary rate >= floor`` from the canary's own counts."""
+    e = np.asarray(events, dtype=np.float64)
+    n = np.maximum(np.asarray(exposure, dtype=np.float64), e)
+    return beta_log_evalue(e, n - e, floor, prior_scale=prior_scale, below=True)
+
+
+def log_mean_exp(*logs: FloatArray | float) -> FloatArray:
+    """Log of the mean of e-values given by their logs (elementwise)."""
+    stacked = np.stack(np.broadcast_arrays(*[np.asarray(x, dtype=np.float64) for x in logs]))
+    out: FloatArray = logsumexp(stacked, axis=0) - math.log(len(logs))
     return out
+
+
+def _bound(log_e_at: Callable[[float], float], level: float, upper: bool) -> float:
+    """Confidence bound by inverting a test over ratios: the margin where evidence = level.
+
+    ``upper``: the smallest ratio ``r`` with ``log_e_at(r) >= level`` (pass evidence grows
+    with ``r``); else the largest ``r`` with ``log_e_at(r) >= level`` (fail evidence
+    shrinks with ``r``). Bisection on log-ratio in [1e-3, 1e3]; inf / 0 when out of range.
+    """
+    lo, hi = math.log(1e-3), math.log(1e3)
+    if upper:
+        if log_e_at(math.exp(hi)) < level:
+            return math.inf
+        if log_e_at(math.exp(lo)) >= level:
+            return math.exp(lo)
+    else:
+        if log_e_at(math.exp(lo)) < level:
+            return 0.0
+        if log_e_at(math.exp(hi)) >= level:
+            return math.exp(hi)
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if (log_e_at(math.exp(mid)) >= level) == upper:
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(hi if upper else lo)
+
+
+def fmt_ratio(x: float) -> str:
+    """A ratio for explanations: always finite text."""
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "> 1000" if x > 0 else "0"
+    return f"{x:.3g}"
 
 
 def _check_common(alpha: float, min_ratio: float, prior_scale: float) -> None:
@@ -185,6 +293,9 @@ def sequential_rate_test(
     prior_scale: float = 1.0,
     min_events: float = 5.0,
     label: str = "error rate",
+    margin: float | None = None,
+    beta: float = 0.05,
+    floor: float = 0.0,
 ) -> SequentialResult:
     """Anytime-valid one-sided test that the canary's event rate exceeds baseline's.
 
@@ -193,8 +304,15 @@ def sequential_rate_test(
     exposures and converts to a ratio using the pooled baseline rate, a plug-in that keeps
     the ``min_ratio`` guarantee exact but is only approximate at the absolute margin).
     Reject when the product over segments of the segment e-values reaches ``1/alpha``.
+
+    With a ``margin`` the test also gathers evidence the other way: ``H0': canary rate >=
+    max(margin x baseline rate, floor)``; its e-value (the mean of the ratio e-process and,
+    with ``floor`` > 0 and exposures, the canary's own rate against ``floor``) reaching
+    ``1/beta`` is ``Decision.NOT_WORSE``. P(ever NOT_WORSE for a canary at or beyond the
+    margin) <= ``beta``; without that evidence the decision is never a pass.
     """
     _check_common(alpha, min_ratio, prior_scale)
+    _check_pass(margin, beta, floor, min_ratio)
     if not segments:
         raise ValueError("at least one segment is required")
     for s in segments:
@@ -259,15 +377,82 @@ def sequential_rate_test(
         )
     else:
         what = f"canary events {canary_events:g} vs baseline {base_events:g}"
+
+    def fail_at(r: float) -> float:
+        return float(
+            sum(
+                rate_log_evalue(
+                    s.canary_events, s.baseline_events, s.rho, min_ratio=r, prior_scale=prior_scale
+                )
+                for s in segments
+            )
+        )
+
+    lower = _bound(fail_at, -math.log(alpha), upper=False)
+    pass_log, upper = 0.0, math.inf
+    if margin is not None:
+
+        def pass_at(r: float) -> float:
+            return float(
+                sum(
+                    rate_pass_log_evalue(
+                        s.canary_events, s.baseline_events, s.rho, margin=r, prior_scale=prior_scale
+                    )
+                    for s in segments
+                )
+            )
+
+        pass_log = pass_at(margin)
+        upper = _bound(pass_at, -math.log(beta), upper=True)
+        if floor > 0.0 and have_exposure:
+            own = float(
+                floor_pass_log_evalue(
+                    canary_events, canary_exposure, floor, prior_scale=prior_scale
+                )
+            )
+            pass_log = float(log_mean_exp(pass_log, own))
     decision = _decide(log_e, alpha, events, min_events)
-    tail = f"ratio {estimate:.3g}, {_evidence(log_e, alpha)}"
+    if margin is not None and decision != Decision.REGRESSION and pass_log >= -math.log(beta):
+        decision = Decision.NOT_WORSE
+    tail = f"ratio {fmt_ratio(estimate)}, {_evidence(log_e, alpha)}"
     if null_ratio != 1.0:
         tail += f", H0 ratio <= {null_ratio:.3g}"
+    if margin is not None:
+        tail += ", " + _pass_evidence(pass_log, beta, upper, margin, floor)
     if decision == Decision.INCONCLUSIVE:
         tail += f", only {events:g} events"
     return SequentialResult(
-        decision, math.exp(min(log_e, 700.0)), log_e, alpha, estimate, events, f"{what} ({tail})"
+        decision,
+        math.exp(min(log_e, 700.0)),
+        log_e,
+        alpha,
+        estimate,
+        events,
+        f"{what} ({tail})",
+        pass_log,
+        beta if margin is not None else None,
+        upper,
+        lower,
     )
+
+
+def _check_pass(margin: float | None, beta: float, floor: float, min_ratio: float) -> None:
+    if margin is None:
+        return
+    if margin < min_ratio:
+        raise ValueError(f"margin ({margin}) must be >= min_ratio ({min_ratio})")
+    if not 0.0 < beta < 1.0:
+        raise ValueError("beta must be in (0, 1)")
+    if not 0.0 <= floor < 1.0:
+        raise ValueError("floor must be in [0, 1)")
+
+
+def _pass_evidence(pass_log: float, beta: float, upper: float, margin: float, floor: float) -> str:
+    e = math.exp(min(pass_log, 700.0))
+    rel = ">=" if pass_log >= -math.log(beta) else "<"
+    bound = f"upper bound {fmt_ratio(upper)}"
+    room = f"margin {margin:g}" + (f" or {100 * floor:.3g}%" if floor > 0 else "")
+    return f"{bound} vs {room}, pass e={_fmt_e(e)} {rel} 1/beta={_fmt_e(1.0 / beta)}"
 
 
 def histogram_log_evalues(
@@ -338,6 +523,9 @@ def sequential_histogram_test(
     weights: Sequence[float] | None = None,
     min_events: float = 5.0,
     unit: str = "s",
+    margin: float | None = None,
+    beta: float = 0.05,
+    floor: float = 0.05,
 ) -> SequentialResult:
     """Anytime-valid one-sided test that the canary's latency histogram is shifted up.
 
@@ -345,8 +533,14 @@ def sequential_histogram_test(
     canary is compared with ``rho`` (``H0``: canary tail probability <= ``min_ratio`` x
     baseline's, at every bound); the e-value is the ``weights``-average over bounds
     (uniform by default), multiplied over segments.
+
+    With a ``margin``: ``Decision.NOT_WORSE`` needs, at *every* finite bound, evidence
+    (e >= ``1/beta``) that the canary's share of requests slower than it is below
+    ``max(margin x baseline's, floor)`` (the mean of the ratio e-process and the canary's
+    own share against ``floor``); the bound with the least evidence is reported.
     """
     _check_common(alpha, min_ratio, prior_scale)
+    _check_pass(margin, beta, floor, min_ratio)
     if not segments:
         raise ValueError("at least one segment is required")
     b = np.asarray(bounds, dtype=np.float64)
@@ -366,6 +560,7 @@ def sequential_histogram_test(
     b_cum = np.zeros(b.size)
     num = np.zeros(finite.size)
     den = np.zeros(finite.size)
+    pass_ratio = np.zeros(finite.size)
     for s in segments:
         _check_rho(s.rho)
         ce, ct = exceedances(s.canary_counts, bounds, cumulative)
@@ -379,6 +574,10 @@ def sequential_histogram_test(
             )
         )
         per_bound += rate_log_evalue(ce, be, s.rho, min_ratio=min_ratio, prior_scale=prior_scale)
+        if margin is not None:
+            pass_ratio += rate_pass_log_evalue(
+                ce, be, s.rho, margin=margin, prior_scale=prior_scale
+            )
         ce_tot += ce
         be_tot += be
         c_total += ct
@@ -391,11 +590,55 @@ def sequential_histogram_test(
         b_cum += bc if cumulative else np.cumsum(bc)
 
     has_events = (ce_tot + be_tot) > 0
+    decision = _decide(log_e, alpha, float(c_total + b_total), min_events)
+    pass_log, upper = 0.0, math.inf
     j = int(np.argmax(np.where(has_events, per_bound, -np.inf))) if has_events.any() else 0
+    if margin is not None:
+        per_pass = pass_ratio
+        if floor > 0.0:
+            own = floor_pass_log_evalue(ce_tot, c_total, floor, prior_scale=prior_scale)
+            per_pass = log_mean_exp(pass_ratio, own)
+        jp = int(np.argmin(per_pass))
+        pass_log = float(per_pass[jp])
+        if decision != Decision.REGRESSION:
+            j = jp  # lead with the bound that holds the pass back (or let it through)
+            if pass_log >= -math.log(beta):
+                decision = Decision.NOT_WORSE
+
+        def pass_at(r: float) -> float:
+            return float(
+                sum(
+                    rate_pass_log_evalue(
+                        exceedances(s.canary_counts, bounds, cumulative)[0][jp],
+                        exceedances(s.baseline_counts, bounds, cumulative)[0][jp],
+                        s.rho,
+                        margin=r,
+                        prior_scale=prior_scale,
+                    )
+                    for s in segments
+                )
+            )
+
+        upper = _bound(pass_at, -math.log(beta), upper=True)
+
+    def fail_at(r: float) -> float:
+        return float(
+            sum(
+                rate_log_evalue(
+                    exceedances(s.canary_counts, bounds, cumulative)[0][j],
+                    exceedances(s.baseline_counts, bounds, cumulative)[0][j],
+                    s.rho,
+                    min_ratio=r,
+                    prior_scale=prior_scale,
+                )
+                for s in segments
+            )
+        )
+
+    lower = _bound(fail_at, -math.log(alpha), upper=False)
     ratios = np.divide(num, den, out=np.full(finite.size, math.nan), where=den > 0)
     estimate = float(ratios[j])
     events = float(ce_tot[j] + be_tot[j])
-    decision = _decide(log_e, alpha, float(c_total + b_total), min_events)
     if c_total > 0 and b_total > 0:
         what = (
             f"P(latency > {finite[j]:g}{unit}) canary {100 * ce_tot[j] / c_total:.2f}% vs "
@@ -405,11 +648,24 @@ def sequential_histogram_test(
         )
     else:
         what = f"canary requests {c_total:g} vs baseline {b_total:g}"
-    tail = f"tail ratio {estimate:.3g}, {_evidence(log_e, alpha)}"
+    shown = fmt_ratio(estimate) if not math.isnan(estimate) else "n/a (no slow baseline request)"
+    tail = f"tail ratio {shown}, {_evidence(log_e, alpha)}"
+    if margin is not None:
+        tail += ", " + _pass_evidence(pass_log, beta, upper, margin, floor)
     if decision == Decision.INCONCLUSIVE:
         tail += f", only {c_total + b_total:g} requests"
     return SequentialResult(
-        decision, math.exp(min(log_e, 700.0)), log_e, alpha, estimate, events, f"{what} ({tail})"
+        decision,
+        math.exp(min(log_e, 700.0)),
+        log_e,
+        alpha,
+        estimate,
+        events,
+        f"{what} ({tail})",
+        pass_log,
+        beta if margin is not None else None,
+        upper,
+        lower,
     )
 
 
@@ -424,14 +680,34 @@ def combine_evalues(results: Sequence[SequentialResult], alpha: float = 0.01) ->
     logs = np.array([r.log_e_value for r in results])
     log_e = float(logsumexp(logs) - math.log(len(results)))
     events = float(sum(r.events for r in results))
-    worst = results[int(np.argmax(logs))]
     if log_e >= -math.log(alpha):
         decision = Decision.REGRESSION
+        lead = results[int(np.argmax(logs))]
+    elif all(r.decision == Decision.NOT_WORSE for r in results):
+        decision = Decision.NOT_WORSE
+        lead = min(results, key=lambda r: r.pass_log_e)
     elif all(r.decision == Decision.INCONCLUSIVE for r in results):
         decision = Decision.INCONCLUSIVE
+        lead = results[int(np.argmax(logs))]
     else:
         decision = Decision.CONTINUE
-    text = f"combined {_evidence(log_e, alpha)}; strongest: {worst.explanation}"
+        lead = min(
+            (r for r in results if r.decision != Decision.NOT_WORSE),
+            key=lambda r: (r.beta is None, r.pass_log_e),
+        )
+    text = f"combined {_evidence(log_e, alpha)}; deciding: {lead.explanation}"
+    pass_log = min(r.pass_log_e for r in results)
+    betas = {r.beta for r in results}
     return SequentialResult(
-        decision, math.exp(min(log_e, 700.0)), log_e, alpha, worst.estimate, events, text
+        decision,
+        math.exp(min(log_e, 700.0)),
+        log_e,
+        alpha,
+        lead.estimate,
+        events,
+        text,
+        pass_log,
+        lead.beta if len(betas) == 1 else None,
+        lead.upper,
+        lead.lower,
     )

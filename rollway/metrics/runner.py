@@ -11,14 +11,14 @@ tests drive it with canned values. Judges (`analysis.judge`):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rollway.metrics.analysis import combine, judge_value
 from rollway.metrics.kayenta import run_kayenta, window_start
 from rollway.metrics.prometheus import MetricQueryError, MetricsProvider
 from rollway.metrics.sequential import run_sequential, windows
 from rollway.metrics.spec import BaselineMode, MetricCheck
-from rollway.metrics.templates import TEMPLATES, render
+from rollway.metrics.templates import COUNT_SOURCES, TEMPLATES, fill, render
 from rollway.models import AnalysisInput, AnalysisResult, MetricResult
 from rollway.platform.labels import backend_name, server_name
 
@@ -57,7 +57,7 @@ def baseline_variables(
     """Variables of the arm the canary is compared with: the stable, or a dedicated baseline."""
     if mode == "stable":
         return stable_variables(variables)
-    version = render(baseline_version, variables)
+    version = fill(baseline_version, variables)
     return variables | {
         "version": version,
         "server": server_name(version),
@@ -84,10 +84,78 @@ def check_metric(
             baseline = prom.value(render(text, stable_variables(variables)))
     except MetricQueryError as e:
         return MetricResult(name=check.name, status="error", query=query, message=str(e))
-    return judge_value(check, value, samples, query, baseline)
+    proportion = t is not None and t.unit == "ratio" and samples_q is not None
+    return judge_value(check, value, samples, query, baseline, proportion)
+
+
+NO_TRAFFIC = (
+    "no traffic on stable or canary in the last {window}: the platform may be down "
+    "(proxy, load balancer or metrics pipeline); holding the canary, alert a human"
+)
+
+
+def _traffic_counters(inp: AnalysisInput) -> tuple[list[str], bool]:
+    """Request-count queries to look at, and whether they are cumulative counters."""
+    spec = inp.analysis
+    seq = spec.sequential if spec.judge == "sequential" else None
+    if seq is not None:
+        source = seq.errors_query or (COUNT_SOURCES[seq.errors] if seq.errors else None)
+        if source is not None:
+            return [source.total], True
+    samples = [
+        t.samples
+        for c in spec.metrics
+        if c.template and (t := TEMPLATES[c.template]).samples is not None
+    ]
+    return sorted(set(s for s in samples if s)), False
+
+
+def no_traffic(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> bool:
+    """True when neither arm served a request in the last interval (both counted as zero).
+
+    Only said when there is a request counter to look at and both the canary's and the
+    stable's read zero (or have no series): unlike "no data yet" for one arm, that means
+    the front door is not serving at all.
+    """
+    if not inp.stable_version:
+        return False
+    queries, cumulative = _traffic_counters(inp)
+    if not queries:
+        return False
+    variables = query_variables(inp)
+    spec = inp.analysis
+    mode: BaselineMode = "stable"
+    version = "${stable}"
+    if spec.judge == "sequential" and spec.sequential is not None:
+        mode, version = spec.sequential.baseline, spec.sequential.baseline_version
+    arms = [variables, baseline_variables(variables, mode, version)]
+    window = timedelta(seconds=max(inp.window_s, 1.0))
+    try:
+        for q in queries:
+            for arm in arms:
+                text = render(q, arm)
+                if cumulative:
+                    end, start = prom.value(text, at=now), prom.value(text, at=now - window)
+                    if end is not None and (end - (start or 0.0) > 0 or end < (start or 0.0)):
+                        return False
+                elif (prom.value(text) or 0.0) > 0:
+                    return False
+    except (MetricQueryError, ValueError):
+        return False  # a failed query is reported as an `error` metric already
+    return True
 
 
 def run_analysis(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> AnalysisResult:
+    """Measure and judge once; flag an analysis that sees no traffic on either arm."""
+    result = _judge(inp, prom, now)
+    if result.status != "fail" and no_traffic(inp, prom, now):
+        window = f"{max(1, round(inp.window_s))}s"
+        result.status, result.no_traffic = "inconclusive", True
+        result.message = f"{NO_TRAFFIC.format(window=window)}; {result.message}"
+    return result
+
+
+def _judge(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> AnalysisResult:
     """Measure and judge once, with `inp.analysis.judge`; every verdict carries its reason."""
     spec = inp.analysis
     variables = query_variables(inp)
@@ -121,7 +189,10 @@ def run_analysis(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> An
             judged = outcome.metrics
             if outcome.combined is not None:
                 e_value = outcome.combined.e_value
-                summary = f"e={e_value:.3g} (roll back at {1 / seq.alpha:g})"
+                summary = (
+                    f"evidence the canary is within {seq.margin:g}x stable (pass e >= "
+                    f"{1 / seq.beta:g}), no regression e={e_value:.3g} < {1 / seq.alpha:g}"
+                )
         else:
             assert spec.kayenta is not None
             ks = spec.kayenta
@@ -130,11 +201,11 @@ def run_analysis(inp: AnalysisInput, prom: MetricsProvider, now: datetime) -> An
             base = baseline_variables(variables, ks.baseline, ks.baseline_version)
             judged, score = run_kayenta(prom, ks, variables, base, start, now)
             if score is not None:
-                summary = f"score {score:g} (pass >= {ks.pass_threshold:g})"
+                summary = f"no regression, score {score:g} (pass >= {ks.pass_threshold:g})"
     except (MetricQueryError, ValueError) as e:
         judged = [MetricResult(name=spec.judge, status="error", method=spec.judge, message=str(e))]
     result = combine(judged + guards, inp.weight)
     result.judge, result.e_value, result.score = spec.judge, e_value, score
     if result.status == "pass" and summary:
-        result.message = f"{spec.judge}: no regression, {summary}; {result.message}"
+        result.message = f"{spec.judge}: {summary}; {result.message}"
     return result

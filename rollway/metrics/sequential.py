@@ -141,17 +141,26 @@ def _status(
 ) -> tuple[MetricStatus, str]:
     threshold = 1.0 / spec.alpha
     if combined.decision == Decision.REGRESSION and r.e_value >= threshold:
-        return "fail", "regression: roll back"
+        return "fail", f"regression (canary worse than {spec.min_ratio:g}x stable): roll back"
+    if r.decision == Decision.NOT_WORSE and canary_requests >= spec.min_requests:
+        return "pass", f"within the margin ({spec.margin:g}x stable): evidence it is not worse"
     if r.e_value >= threshold:
-        return "pass", f"alone e >= {threshold:g}, but combined e={combined.e_value:.3g} is not"
+        return (
+            "inconclusive",
+            f"alone e >= {threshold:g}, but combined e={_fmt(combined.e_value)} is not",
+        )
     if canary_requests < spec.min_requests:
         return (
             "inconclusive",
             f"only {canary_requests:.0f} canary requests < min_requests {spec.min_requests}",
         )
-    if r.decision == Decision.INCONCLUSIVE:
-        return "pass", f"no regression: {r.events:g} events, too few to compare"
-    return "pass", "no evidence of a regression"
+    if r.decision == Decision.NOT_WORSE:
+        return "pass", f"within the margin ({spec.margin:g}x stable)"
+    return "inconclusive", "no evidence yet either way (keep soaking)"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if math.isfinite(x) else "> 1e300"
 
 
 def run_sequential(
@@ -208,6 +217,9 @@ def run_sequential(
                 min_abs_increase=spec.min_abs_increase,
                 prior_scale=spec.prior_scale,
                 min_events=spec.min_events,
+                margin=spec.margin,
+                beta=spec.beta,
+                floor=spec.error_floor,
             )
             tests.append(
                 (ERRORS_NAME, r, ct, ce / ct if ct else None, be / bt if bt else None, c_err)
@@ -259,6 +271,9 @@ def run_sequential(
                 min_ratio=spec.latency_min_ratio or spec.min_ratio,
                 prior_scale=spec.prior_scale,
                 min_events=spec.min_events,
+                margin=spec.margin,
+                beta=spec.beta,
+                floor=spec.latency_floor,
             )
             p99c = histogram_quantile(0.99, scaled, c_cum)
             p99b = histogram_quantile(0.99, scaled, b_cum)

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rollway.durations import Duration
 from rollway.metrics.templates import COUNT_SOURCES, HISTOGRAM_SOURCES, TEMPLATES
 
+MAX_SOAK_CAP = timedelta(days=30)
+"""The longest `max_soak` allowed."""
+
 JudgeKind = Literal["threshold", "sequential", "kayenta"]
 BaselineMode = Literal["stable", "dedicated"]
 
@@ -91,7 +94,9 @@ class SequentialSpec(SpecModel):
 
     Rolls back when the e-value of "the canary is worse by at least `min_ratio`" reaches
     `1/alpha`; the chance of ever rolling back a canary that is not worse is at most
-    `alpha`, however often it is checked (see docs/judge.md).
+    `alpha`, however often it is checked. Passes only on evidence that the canary is
+    within `margin` (and the floors): a canary at or beyond it is ever passed with
+    probability at most `beta` (see docs/judge.md).
     """
 
     alpha: float = Field(
@@ -107,6 +112,31 @@ class SequentialSpec(SpecModel):
         default=0.0,
         ge=0.0,
         description="Also ignore error-rate increases below this (0.005=0.5pp).",
+    )
+    margin: float = Field(
+        default=1.5,
+        ge=1.0,
+        description="Tolerated canary/stable ratio (error rate, share of slow requests): a step "
+        "passes only on evidence that the canary is below it.",
+    )
+    beta: float = Field(
+        default=0.05,
+        gt=0,
+        lt=0.5,
+        description="Probability of ever passing a canary at or beyond the margin.",
+    )
+    error_floor: float = Field(
+        default=0.001,
+        ge=0.0,
+        lt=1.0,
+        description="Canary error rates below this are tolerated whatever stable's (0.001=0.1%).",
+    )
+    latency_floor: float = Field(
+        default=0.05,
+        ge=0.0,
+        lt=1.0,
+        description="Shares of canary requests slower than a bucket bound below this are "
+        "tolerated whatever stable's (0.05: tails are judged down to about p95).",
     )
     prior_scale: float = Field(default=1.0, gt=0, description="Log-odds spread of alternatives.")
     errors: str | None = Field(
@@ -163,6 +193,12 @@ class SequentialSpec(SpecModel):
             )
         if not (self.errors or self.errors_query or self.latency or self.latency_query):
             raise ValueError("give at least one of errors, errors_query, latency, latency_query")
+        smallest = max(self.min_ratio, self.latency_min_ratio or self.min_ratio)
+        if self.margin < smallest:
+            raise ValueError(
+                f"margin ({self.margin:g}) must be >= min_ratio ({smallest:g}): a canary the "
+                "judge may roll back cannot also be within the tolerated margin"
+            )
         return self
 
 
@@ -243,6 +279,11 @@ class AnalysisSpec(SpecModel):
     inconclusive_limit: int = Field(
         default=3, ge=1, description="Consecutive inconclusive checks that pause for a human."
     )
+    max_soak: Duration | None = Field(
+        default=None,
+        description="Longest a step may soak waiting for a passing analysis (the soak extends "
+        "while the judge is inconclusive); then the canary pauses for a human with the numbers.",
+    )
     metrics: list[MetricCheck] = Field(
         default_factory=list,
         description="Threshold checks; with the sequential or kayenta judge, absolute guards.",
@@ -284,3 +325,20 @@ class AnalysisSpec(SpecModel):
         if v < timedelta(seconds=1):
             raise ValueError("must be at least 1s")
         return v
+
+    @model_validator(mode="after")
+    def _max_soak(self) -> AnalysisSpec:
+        if self.max_soak is None:
+            return self
+        shortest = self.initial_delay + self.interval
+        if self.max_soak < shortest:
+            raise ValueError(
+                f"max_soak ({self.max_soak}) must be at least initial_delay + interval "
+                f"({shortest}): otherwise no analysis can run before it; raise max_soak"
+            )
+        if self.max_soak > MAX_SOAK_CAP:
+            raise ValueError(
+                f"max_soak ({self.max_soak}) is over {MAX_SOAK_CAP.days} days: pause for a "
+                "human sooner (lower max_soak)"
+            )
+        return self

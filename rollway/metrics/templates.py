@@ -19,6 +19,7 @@ the canary's `${version}`/`${server}`/`${workload}` and once with the baseline's
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 
@@ -404,12 +405,106 @@ HISTOGRAM_SOURCES: dict[str, HistogramSource] = {
 }
 
 
-def render(text: str, variables: dict[str, str]) -> str:
-    """Fill `${name}` placeholders; a missing variable is a clear error."""
+def _missing(name: str, variables: dict[str, str]) -> ValueError:
+    return ValueError(
+        f"query uses placeholder ${{{name}}} that this platform does not provide "
+        f"(add it to analysis.variables); available: {', '.join(sorted(variables))}"
+    )
+
+
+def fill(text: str, variables: dict[str, str]) -> str:
+    """Fill `${name}` placeholders in plain text (not PromQL), e.g. a version label."""
     try:
         return string.Template(text).substitute(variables)
     except KeyError as e:
-        raise ValueError(
-            f"query uses placeholder ${{{e.args[0]}}} that this platform does not provide "
-            f"(add it to analysis.variables); available: {', '.join(sorted(variables))}"
-        ) from None
+        raise _missing(str(e.args[0]), variables) from None
+
+
+_PLACEHOLDER = re.compile(r"\$(?:\{(?P<braced>[_A-Za-z][_A-Za-z0-9]*)\}|(?P<dollar>\$))")
+_REGEX_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
+_BARE_VALUE = re.compile(r"[A-Za-z0-9_.:]+")
+_STRING_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_string(value: str, quote: str = '"') -> str:
+    """`value` as the inside of a PromQL string literal delimited by `quote`."""
+    out = []
+    for ch in value:
+        if ch in _STRING_ESCAPES:
+            out.append(_STRING_ESCAPES[ch])
+        elif ch == quote:
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def escape_regex(value: str) -> str:
+    """`value` matched literally by a PromQL (RE2) regular expression."""
+    return _REGEX_META.sub(r"\\\1", value)
+
+
+def _substitute(name: str, value: str, quote: str | None, regex: bool) -> str:
+    if quote is None:
+        if not _BARE_VALUE.fullmatch(value):
+            raise ValueError(
+                f"placeholder ${{{name}}} stands outside a quoted string in the query, so its "
+                f"value must be a number, a duration or a name (letters, digits, _ . :); "
+                f"got {value!r}: quote the placeholder or fix the value"
+            )
+        return value
+    literal = escape_regex(value) if regex else value
+    if quote == "`":
+        if "`" in literal:
+            raise ValueError(
+                f"placeholder ${{{name}}} is inside a `raw string` and its value contains a "
+                f"backtick: use a double-quoted string in the query"
+            )
+        return literal
+    return escape_string(literal, quote)
+
+
+def render(text: str, variables: dict[str, str]) -> str:
+    """Fill the `${name}` placeholders of a PromQL query, each value escaped for its place.
+
+    Inside a string literal (`version="${version}"`) a value is escaped as PromQL string
+    content, and inside a regex matcher's string (`pod=~"${workload}-.*"`) its regex
+    metacharacters are escaped first, so a value can never end the string or the
+    selector (a version such as `x"} or vector(1) or x{a="` stays one label value).
+    Outside strings (`[${interval}]`, `/ ${cpu_limit}`) a value must be a number, a
+    duration or a name. `$$` is a literal `$`. A missing variable is a clear error.
+    """
+    out: list[str] = []
+    quote: str | None = None
+    regex = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "$":
+            m = _PLACEHOLDER.match(text, i)
+            if m is None:
+                raise ValueError(f"bad placeholder at {text[i : i + 12]!r}: write ${{name}} or $$")
+            if m.group("dollar"):
+                out.append("$")
+            else:
+                name = m.group("braced")
+                if name not in variables:
+                    raise _missing(name, variables)
+                out.append(_substitute(name, str(variables[name]), quote, regex))
+            i = m.end()
+            continue
+        if quote is None:
+            if ch in "\"'`":
+                quote = ch
+                regex = "".join(out).rstrip().endswith(("=~", "!~"))
+        elif ch == "\\" and quote != "`" and i + 1 < len(text):
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        elif ch == quote:
+            quote = None
+        out.append(ch)
+        i += 1
+    return "".join(out)

@@ -67,7 +67,7 @@ def judged_pipeline(steps: list[CanaryStep] | None = None) -> PipelineSpec:
 def unjudged_pipeline() -> PipelineSpec:
     """Quick steps without analysis: to make the 2 %-error version the stable one."""
     spec = judge_env_pipeline()
-    spec.canary.analysis.metrics = []
+    spec.canary.analysis = AnalysisSpec()  # no judge, no guards: no analysis
     return spec
 
 
