@@ -22,7 +22,7 @@ from rollway.metrics.templates import COUNT_SOURCES, HISTOGRAM_SOURCES, TEMPLATE
 from rollway.models import AnalysisInput, AnalysisSegment
 from rollway.platform.base import Target
 from rollway.spec import EnvironmentSpec
-from tests.metrics.fakes import T0, FakeProm, at
+from tests.support.metrics.prometheus_fake import T0, FakeProm, at
 
 GUARD = {"name": "success-rate", "template": "haproxy-success-rate", "min": 0.9}
 # Prometheus' default buckets up to 1 s (seconds), the demo's histogram.

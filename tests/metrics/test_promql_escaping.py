@@ -16,7 +16,7 @@ import pytest
 from rollway.home import free_port
 from rollway.metrics.prometheus import PrometheusProvider
 from rollway.metrics.templates import COUNT_SOURCES, HISTOGRAM_SOURCES, TEMPLATES, render
-from tests.conftest import require_binary
+from tests.support.binaries import require_binary
 
 # Ends the label value and the selector, then ORs in a constant 1: unescaped, the
 # success-rate query becomes `... or vector(1) ...` and every canary passes.
