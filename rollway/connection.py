@@ -86,15 +86,22 @@ def load_settings(
     o = overrides or Overrides()
     environ = dict(os.environ if env is None else env)
     profile_name = o.profile or environ.get("TEMPORAL_PROFILE")
+    where = environ.get("TEMPORAL_CONFIG_FILE") or "~/.config/temporalio/temporal.toml"
     try:
         profile = ClientConfigProfile.load(profile=o.profile, override_env_vars=environ)
     except Exception as e:  # the bridge raises its own ConfigError type
-        where = environ.get("TEMPORAL_CONFIG_FILE") or "~/.config/temporalio/temporal.toml"
         raise TemporalConnectionError(
             f"cannot load Temporal profile '{profile_name or 'default'}' from {where}: {e} "
             "(see `temporal config list`, or set TEMPORAL_ADDRESS)"
         ) from None
-    kwargs = profile.to_client_connect_config()
+    try:
+        kwargs = profile.to_client_connect_config()  # reads the TLS files
+    except OSError as e:
+        raise TemporalConnectionError(
+            f"cannot read a TLS file of the Temporal connection ({e.filename}): {e.strerror}; "
+            "check the TEMPORAL_TLS_*_PATH variables or the profile's tls paths in "
+            f"{where}"
+        ) from None
 
     address: str | None
     source: str
@@ -153,9 +160,16 @@ def connect_kwargs(
 def describe_failure(settings: Settings, error: BaseException) -> str:
     """A one-line reason a connection failed, with the likely fix."""
     text = str(error)
-    hint = "is the server running? (`rollway up` starts a local one)"
+    hint = "run `rollway up` for a local server, or check the address and that it is up"
     low = text.lower()
-    if "certificate" in low or "tls" in low or "ssl" in low or "handshake" in low:
+    if any(k in low for k in ("401 unauthorized", "unauthenticated", "403 forbidden")) or (
+        "permissiondenied" in low.replace(" ", "")
+    ):
+        hint = (
+            "the server refused the credentials: check TEMPORAL_API_KEY (or the "
+            "profile's api_key) and the client certificate"
+        )
+    elif "certificate" in low or "tls" in low or "ssl" in low or "handshake" in low:
         hint = (
             "TLS failed: set TEMPORAL_TLS_SERVER_CA_CERT_PATH to the CA that signed the "
             "server's certificate (and TEMPORAL_TLS_SERVER_NAME if the name differs), or "
@@ -164,9 +178,9 @@ def describe_failure(settings: Settings, error: BaseException) -> str:
     elif settings.uses_tls and ("connection" in low or "transport" in low):
         hint = "is the server speaking TLS on that port? (TEMPORAL_TLS=false disables TLS)"
     return (
-        f"cannot reach Temporal at {settings.address} "
-        f"(from {settings.source or 'settings'}, namespace {settings.namespace}"
-        f"{', TLS' if settings.uses_tls else ''}): {hint} [{text}]"
+        f"cannot reach Temporal at {settings.address}: {hint} "
+        f"(address from {settings.source or 'settings'}, namespace {settings.namespace}"
+        f"{', TLS' if settings.uses_tls else ''}; {text})"
     )
 
 

@@ -38,7 +38,7 @@ OUTCOME_STYLE = {
 }
 STATUS_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}
 
-OnState = Callable[[PromotionState], Awaitable[None]]
+OnState = Callable[["PromotionState"], Awaitable[None]]
 
 
 async def query_state(handle: WorkflowHandle[Any, Any], wait_s: float = 15.0) -> PromotionState:
