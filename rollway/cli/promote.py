@@ -243,13 +243,32 @@ async def wait_for_end(
     except WorkflowFailureError as e:
         desc = await handle.describe()
         status = desc.status or WorkflowExecutionStatus.FAILED
-        outcome = "terminated" if status == WorkflowExecutionStatus.TERMINATED else "failed"
-        cause = e.cause.message if e.cause is not None and hasattr(e.cause, "message") else str(e)
-        return outcome, f"workflow {status.name.lower()}: {cause}", None
+        terminated = status == WorkflowExecutionStatus.TERMINATED
+        cause = await _termination_reason(handle) if terminated else None
+        if cause is None:
+            cause = getattr(e.cause, "message", None) or str(e)
+        return (
+            "terminated" if terminated else "failed",
+            f"workflow {status.name.lower()}: {cause}",
+            None,
+        )
     except RPCError as e:
         raise UserError(f"lost track of {s.workflow_id}: {e.message}") from None
     state = result.state or await _state_or_none(handle)
     return result.outcome.value, result.reason, state
+
+
+async def _termination_reason(handle: Any) -> str | None:
+    """The reason given to `temporal workflow terminate`, from the closing event."""
+    from temporalio.client import WorkflowHistoryEventFilterType
+
+    async for event in handle.fetch_history_events(
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+    ):
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            reason: str = event.workflow_execution_terminated_event_attributes.reason
+            return reason or None
+    return None
 
 
 async def _state_or_none(handle: Any) -> PromotionState | None:

@@ -70,12 +70,13 @@ async def rollway(cli: Cli, *args: str, cwd: Path | None = None) -> Ran:
 
 
 def promote_args(pipeline: Path, commit: str, *extra: str) -> list[str]:
+    """A promotion of a version of its own (one production already runs ends at once)."""
     return [
         "promote",
         "--service",
         "demo",
         "--version",
-        "v2",
+        version_of(commit),
         "--commit",
         commit,
         "--pipeline",
@@ -84,6 +85,10 @@ def promote_args(pipeline: Path, commit: str, *extra: str) -> list[str]:
         "ci-bot",
         *extra,
     ]
+
+
+def version_of(commit: str) -> str:
+    return f"v2-{commit[:6]}"
 
 
 def new_commit() -> str:
@@ -141,7 +146,8 @@ async def test_promote_wait_promoted_exits_0_with_json(
     assert r.code == 0, r.stderr
     doc = json.loads(r.stdout)  # stdout is the document and nothing else
     assert doc["workflow_id"] == f"promote-demo-{commit}"
-    assert (doc["outcome"], doc["exit_code"], doc["version"]) == ("promoted", 0, "v2")
+    assert (doc["outcome"], doc["exit_code"]) == ("promoted", 0)
+    assert doc["version"] == version_of(commit)
     assert doc["url"] == f"http://ui.test/namespaces/default/workflows/promote-demo-{commit}"
 
 
@@ -195,7 +201,7 @@ async def test_promote_wait_exit_codes_per_outcome(
     assert (r.code, json.loads(r.stdout)["outcome"]) == (5, "aborted"), r.stderr
 
     async def terminate(wid: str) -> None:
-        await dev_client.get_workflow_handle(wid).terminate("operator pulled it")
+        await dev_client.get_workflow_handle(wid).terminate(reason="operator pulled it")
 
     r = await ended_by(terminate, lambda s: s.stage == Stage.APPROVAL)
     doc = json.loads(r.stdout)
@@ -236,7 +242,7 @@ async def test_list_and_get_in_every_format(
     done = by_id[f"promote-demo-{promoted}"]
     assert (done["service"], done["version"], done["outcome"], done["environment"]) == (
         "demo",
-        "v2",
+        version_of(promoted),
         "promoted",
         "production",
     )
@@ -254,7 +260,10 @@ async def test_list_and_get_in_every_format(
     assert len(json.loads(r.stdout)) == 1
     r = await cli("list", "--service", "demo")
     assert r.exit_code == 0
-    assert re.search(r"service\s+│\s+version\s+│\s+commit\s+│\s+environment\s+│\s+stage", r.output)
+    assert re.search(r"service\W+version\W+commit\W+environment\W+stage\W+outcome\W+age", r.output)
+    assert re.search(
+        rf"demo\W+{version_of(promoted)}\W+{promoted}\W+production\W+done\W+promoted", r.output
+    )
     assert "no promotions match" in (await cli("list", "--service", "nothing-here")).output
     r = await cli("list", "--outcome", "great")
     assert r.exit_code == 2 and "--outcome 'great': use one of running, promoted" in r.output
