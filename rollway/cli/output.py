@@ -41,11 +41,11 @@ class Exit(IntEnum):
     ROLLED_BACK = 3
     """`promote --wait`: the canary was rolled back (automatically or by a person)."""
     REJECTED = 4
-    """`promote --wait`: rejected at approval, or the scan gate blocked it."""
+    """`promote --wait`: rejected at approval (or no approval before its timeout)."""
     ABORTED = 5
     """`promote --wait`: aborted, superseded by a newer commit, or terminated."""
     PROMOTION_FAILED = 6
-    """`promote --wait`: the promotion failed (a build, deploy or smoke check error)."""
+    """`promote --wait`: failed (a build, deploy or smoke check error; the scan gate blocked it)."""
     TIMEOUT = 7
     """`promote --wait --timeout`: still running when the timeout passed."""
     INTERRUPTED = 130
