@@ -75,8 +75,14 @@ async def ensure_namespace(
     return "created"
 
 
-async def register(client: Client, namespace: str) -> list[dict[str, str]]:
-    """Add the missing search attributes; one row per attribute with what happened."""
+async def register(client: Client, namespace: str, *, wait_s: float = 0.0) -> list[dict[str, str]]:
+    """Add the missing search attributes; one row per attribute with what happened.
+
+    `wait_s`: how long a namespace just created may stay unknown to the operator
+    service (the server's namespace cache refreshes every few seconds).
+    """
+    import asyncio
+
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import (
         AddSearchAttributesRequest,
@@ -84,15 +90,21 @@ async def register(client: Client, namespace: str) -> list[dict[str, str]]:
     )
     from temporalio.service import RPCError, RPCStatusCode
 
-    try:
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-    except RPCError as e:
-        raise UserError(
-            f"cannot list the search attributes of namespace {namespace}: {e.message} "
-            "(on Temporal Cloud, add them with `tcld namespace search-attributes add`)"
-        ) from None
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        try:
+            listed = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=namespace)
+            )
+            break
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.5)
+                continue
+            raise UserError(
+                f"cannot list the search attributes of namespace {namespace}: {e.message} "
+                "(on Temporal Cloud, add them with `tcld namespace search-attributes add`)"
+            ) from None
     existing = dict(listed.custom_attributes)
     rows: list[dict[str, str]] = []
     missing: dict[str, Any] = {}
@@ -142,7 +154,7 @@ def setup_namespace(
         ns = settings().namespace
         client = await connect()
         ns_status = await ensure_namespace(client, ns, create_namespace, retention_days)
-        rows = await register(client, ns)
+        rows = await register(client, ns, wait_s=60.0 if ns_status == "created" else 0.0)
 
         def table() -> None:
             t = Table("search attribute", "type", "status", title=f"namespace {ns} ({ns_status})")

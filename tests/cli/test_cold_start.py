@@ -19,6 +19,10 @@ HEAVY = ("kubernetes", "boto3", "botocore", "numpy", "scipy")
 PROBE = """
 import json, sys
 from rollway.cli.main import app
+if sys.argv[1:2] == ["status"] and "--answered" in sys.argv:
+    # what `status` loads once a server answers: the state's model and the renderer
+    sys.argv.remove("--answered")
+    import rollway.cli.status, rollway.models
 try:
     app(sys.argv[1:], prog_name="rollway")
 except SystemExit as e:
@@ -56,8 +60,9 @@ def imported(*args: str) -> tuple[object, list[str]]:
         (("validate", "pipelines/demo.yaml"), 0),
         # nothing listens on port 1: status loads everything it needs, then fails to connect
         (("status", "promote-demo-abc1234"), 1),
+        (("status", "promote-demo-abc1234", "--answered"), 1),
     ],
-    ids=["help", "status-help", "validate", "status"],
+    ids=["help", "status-help", "validate", "status", "status-answered"],
 )
 def test_fast_commands_import_no_cloud_client_or_numpy(
     args: tuple[str, ...], exit_code: int
