@@ -1,6 +1,10 @@
 """The Rollway worker: runs PromotionWorkflow and every activity on task queue `rollway`.
 
-    python -m workers.main            # address from ROLLWAY_TEMPORAL_ADDRESS or `rollway up`
+    python -m workers.main
+
+It connects the way the `temporal` CLI does (`rollway.connection`): a profile of
+Temporal's config file and the `TEMPORAL_*` variables (address, namespace, TLS/mTLS,
+API key), else `$ROLLWAY_TEMPORAL_ADDRESS`, else the dev server of `rollway up`.
 
 With ROLLWAY_WORKER_METRICS_PORT set, the worker serves its Prometheus metrics
 (every canary analysis, see `rollway.metrics.export`) on that port at /metrics,
@@ -26,13 +30,13 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from rollway import NAMESPACE, TASK_QUEUE
+from rollway import TASK_QUEUE
+from rollway.connection import Overrides, Settings, TemporalConnectionError, load_settings
+from rollway.connection import connect as connect_to
 from rollway.home import home
 from rollway.platform.local.supervisor import HAProxySupervisor
-from rollway.stack import temporal_address
 from workers import stack_link
 from workers.health import Health, keep_beating, serve
 from workers.registry import ACTIVITIES, WORKFLOWS
@@ -43,12 +47,12 @@ without heartbeat (workflows/options.py PLATFORM); heartbeating ones are retried
 elsewhere after their heartbeat timeout (60 s at most) anyway."""
 
 
-async def connect(address: str | None = None) -> Client:
-    """A client with Rollway's data converter."""
-    addr = address or os.environ.get("ROLLWAY_TEMPORAL_ADDRESS") or temporal_address(home())
-    if not addr:
-        raise SystemExit("no Temporal server: run `rollway up` or set ROLLWAY_TEMPORAL_ADDRESS")
-    return await Client.connect(addr, namespace=NAMESPACE, data_converter=pydantic_data_converter)
+async def connect(address: str | None = None, settings: Settings | None = None) -> Client:
+    """A client with Rollway's data converter, from Temporal's environment configuration."""
+    try:
+        return await connect_to(settings or load_settings(Overrides(address=address)))
+    except TemporalConnectionError as e:
+        raise SystemExit(f"worker: {e}") from None
 
 
 def build_worker(
@@ -83,12 +87,12 @@ def serve_metrics(health: Health) -> int | None:
     return int(port)
 
 
-async def main() -> None:
+async def main(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     health = Health()
     beating = asyncio.create_task(keep_beating(health))
     serve_metrics(health)
-    client = await connect()
+    client = await connect(settings=settings)
     haproxy = HAProxySupervisor(home())  # a no-op where no local HAProxy ever ran
     haproxy.start()
     stop = asyncio.Event()
@@ -99,9 +103,10 @@ async def main() -> None:
         worker = build_worker(client, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
         async with worker:
             logging.info(
-                "worker polling task queue %s at %s",
+                "worker polling task queue %s at %s, namespace %s",
                 TASK_QUEUE,
                 client.service_client.config.target_host,
+                client.namespace,
             )
             health.ready = True
             if stack_link.managed():  # started by `rollway up`

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from temporalio.client import (
-    Client,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from rollway.cli.common import (
     Found,
@@ -28,7 +20,11 @@ from rollway.cli.common import (
     run,
 )
 from rollway.cli.status import query_state
-from rollway.models import ActionInput, ApprovalInput, Outcome, PromotionState
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+
+    from rollway.models import PromotionState
 
 Ref = Annotated[
     str,
@@ -66,6 +62,8 @@ async def _target(client: Client, ref: str, action: str) -> tuple[Found, Workflo
 
 
 def _refusal(e: WorkflowUpdateFailedError) -> str:
+    from temporalio.exceptions import ApplicationError
+
     cause: BaseException | None = e.cause
     msg = cause.message if isinstance(cause, ApplicationError) else str(cause or e)
     for prefix in ("approval refused: ", "rejection refused: ", "override refused: "):
@@ -82,6 +80,14 @@ async def _update(
     wait_s: float,
 ) -> PromotionState:
     """Run an update; a refusal, a missing workflow or a silent worker become `UserError`s."""
+    from temporalio.client import (
+        WorkflowUpdateFailedError,
+        WorkflowUpdateRPCTimeoutOrCancelledError,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from rollway.models import PromotionState
+
     try:
         state: PromotionState = await asyncio.wait_for(
             handle.execute_update(
@@ -109,6 +115,8 @@ async def _update(
 
 
 def _decide(ref: str, by: str, comment: str, decision: str) -> None:
+    from rollway.models import ApprovalInput
+
     async def main() -> None:
         if not by.strip():
             raise UserError("--by must name who decides (e.g. --by alice)", 2)
@@ -147,6 +155,7 @@ def reject(ref: Ref, by: By, comment: Comment = "") -> None:
 
 def rollback(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
     """Roll back now: traffic to stable; waits until the promotion has ended."""
+    from rollway.models import ActionInput, Outcome
 
     async def main() -> None:
         client = await connect()
@@ -167,6 +176,10 @@ def rollback(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
 
 
 def _signal(ref: Ref, by: str | None, reason: str, name: str, verb: str) -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from rollway.models import ActionInput
+
     async def main() -> None:
         client = await connect()
         found, handle = await _target(client, ref, name)

@@ -1,39 +1,61 @@
-"""Shared CLI plumbing: consoles, user errors, the Temporal connection, finding promotions."""
+"""Shared CLI plumbing: consoles, user errors, the Temporal connection, finding promotions.
+
+Imports stay light here (no Temporal SDK, no pipeline models at import time) so that
+`rollway --help` and `rollway validate` start fast; what a command needs is imported
+inside it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
 import os
+import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.service import RPCError, RPCStatusCode
 
-from rollway import NAMESPACE
-from rollway.home import home
-from rollway.stack import temporal_address, ui_url
+from rollway.connection import Overrides, Settings, TemporalConnectionError, load_settings
+
+if TYPE_CHECKING:
+    from temporalio.client import Client, WorkflowHandle
 
 T = TypeVar("T")
 
 ID_PREFIX = "promote-"
+NO_TTY_WIDTH = 1000
+"""Console width when the stream is not a terminal: long lines are never wrapped."""
+
+_overrides = Overrides()
+
+
+def set_overrides(overrides: Overrides) -> None:
+    """The global `--address/--namespace/--profile` flags of this invocation."""
+    global _overrides
+    _overrides = overrides
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    # Not a terminal (a pipe, a file, CI logs): no wrapping at 80 columns, no colours.
+    return Console(stderr=stderr, highlight=False, width=NO_TTY_WIDTH, soft_wrap=True)
 
 
 def out() -> Console:
     """A console on the current stdout (created per call, so test runners capture it)."""
-    return Console(highlight=False)
+    return _console(stderr=False)
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _console(stderr=True)
 
 
 class UserError(Exception):
@@ -79,21 +101,26 @@ def default_user() -> str:
         return "unknown"
 
 
+def settings() -> Settings:
+    """Where this invocation connects (flags, Temporal's env config, Rollway's fallbacks)."""
+    try:
+        return load_settings(_overrides)
+    except TemporalConnectionError as e:
+        raise UserError(str(e)) from None
+
+
 def address() -> str:
-    """Temporal's `host:port`: $ROLLWAY_TEMPORAL_ADDRESS, else the one `rollway up` recorded."""
-    addr = os.environ.get("ROLLWAY_TEMPORAL_ADDRESS") or temporal_address(home())
-    if not addr:
-        raise UserError(
-            "no Temporal server is known: run `rollway up` "
-            "(or set ROLLWAY_TEMPORAL_ADDRESS=host:port)"
-        )
-    return addr
+    """Temporal's `host:port` for this invocation."""
+    return settings().address
 
 
 def ui_base() -> str | None:
     """The Temporal UI of the server we talk to, when we know it."""
     if explicit := os.environ.get("ROLLWAY_TEMPORAL_UI"):
         return explicit.rstrip("/")
+    from rollway.home import home
+    from rollway.stack import temporal_address, ui_url
+
     h = home()
     if temporal_address(h) == address():
         return ui_url(h)
@@ -102,18 +129,18 @@ def ui_base() -> str | None:
 
 def workflow_link(workflow_id: str) -> str | None:
     base = ui_base()
-    return f"{base}/namespaces/{NAMESPACE}/workflows/{workflow_id}" if base else None
+    ns = settings().namespace
+    return f"{base}/namespaces/{ns}/workflows/{workflow_id}" if base else None
 
 
 async def connect() -> Client:
-    """A client with Rollway's data converter, or a `UserError` saying how to start one."""
-    addr = address()
+    """A client with Rollway's data converter, or a `UserError` saying how to fix it."""
+    from rollway.connection import connect as connect_to
+
     try:
-        return await Client.connect(
-            addr, namespace=NAMESPACE, data_converter=pydantic_data_converter
-        )
-    except RuntimeError as e:
-        raise UserError(f"cannot reach Temporal at {addr}: run `rollway up` ({e})") from None
+        return await connect_to(settings())
+    except TemporalConnectionError as e:
+        raise UserError(str(e)) from None
 
 
 def not_found(workflow_id: str) -> UserError:
@@ -131,6 +158,9 @@ class Found:
 
 async def find(client: Client, ref: str, *, running_only: bool = False) -> Found:
     """Resolve `promote-…` ids directly; a service name to its running (else latest) promotion."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
     if ref.startswith(ID_PREFIX):
         try:
             desc = await client.get_workflow_handle(ref).describe()

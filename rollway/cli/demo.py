@@ -20,12 +20,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
 
 import rollway
 from rollway.cli.common import UserError, connect, out, run, workflow_link
@@ -33,16 +32,18 @@ from rollway.cli.promote import announce, build_input, start
 from rollway.cli.stack_cmds import bring_up
 from rollway.cli.status import metrics_table, watch
 from rollway.home import home, read_json
-from rollway.models import ApprovalInput, Outcome, PromotionState, Stage
-from rollway.platform.base import DeploymentStatus, Target
-from rollway.spec import PipelineSpec, RunSpec
-from rollway.stack import ui_url
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from rollway.models import PromotionState
+    from rollway.platform.base import DeploymentStatus
+    from rollway.spec import PipelineSpec
 
 BOT = "demo-bot"
 SERVICE = "demo"
 FIRST_CANARY = re.compile(r"^canary at (\d+)%")
 AT_ZERO = "canary at 0%"
-PRODUCTION = Target(service=SERVICE, environment="production")
 
 
 def _root_file(rel: str) -> Path:
@@ -143,9 +144,12 @@ def stop_previous(pidfile: Path) -> None:
 
 def production(spec: PipelineSpec) -> DeploymentStatus:
     """What the demo's production environment runs on the local platform."""
+    from rollway.platform.base import Target
     from rollway.platform.local.platform import LocalPlatform
+    from rollway.spec import RunSpec
 
-    return LocalPlatform(home(), spec.run or RunSpec(command=["true"])).status(PRODUCTION)
+    production = Target(service=SERVICE, environment="production")
+    return LocalPlatform(home(), spec.run or RunSpec(command=["true"])).status(production)
 
 
 def frontend_url(spec: PipelineSpec) -> str | None:
@@ -164,6 +168,10 @@ async def promote_and_watch(
     client: Client, pipeline: Path, version: str
 ) -> tuple[str, PromotionState]:
     """Promote `version` with a fresh commit, approve it as demo-bot, watch it to the end."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from rollway.models import ApprovalInput, PromotionState, Stage
+
     inp = build_input(SERVICE, version, fresh_commit(version), pipeline, BOT)
     started = await start(client, inp)
     announce(started, inp)
@@ -205,6 +213,8 @@ def canary_exit_seconds(state: PromotionState) -> float | None:
 def summary(results: list[tuple[str, str, PromotionState]], load: dict[str, Any]) -> bool:
     """Print the outcome table, the rollback's metrics and the traffic; True if as expected."""
     console = out()
+    from rollway.models import Outcome
+
     expected = {"v1": Outcome.PROMOTED, "v2": Outcome.PROMOTED, "v3": Outcome.ROLLED_BACK}
     ok = True
     t = Table(
@@ -271,6 +281,8 @@ def min_rps(spec: PipelineSpec) -> float:
 
 
 async def run_demo(pipeline: Path, rps: float, keep_running: bool) -> bool:
+    from rollway.stack import ui_url
+
     total = 6
     client = await connect()
     spec = build_input(SERVICE, "v1", fresh_commit("v1"), pipeline, BOT).pipeline

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 from rich.markup import escape
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-)
-from temporalio.service import RPCError, RPCStatusCode
 
 from rollway import TASK_QUEUE
 from rollway.cli.common import (
     UserError,
     connect,
     default_user,
+    err,
     out,
     run,
     user_errors,
     workflow_link,
 )
-from rollway.cli.status import watch
-from rollway.models import PromotionInput
-from rollway.spec import COMMIT_RE, NAME_RE, PipelineSpec
-from rollway.spec_loader import SpecError, load_pipeline
+from rollway.cli.output import OUTCOME_EXIT, Exit, Format, dump
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from rollway.models import PromotionInput, PromotionState
+    from rollway.spec import PipelineSpec
 
 WORKFLOW = "PromotionWorkflow"
 
@@ -56,6 +53,8 @@ def known_services(folder: Path) -> list[str]:
 
 def check_flags(service: str, version: str, commit: str) -> None:
     """Flag checks that need nothing but the flags."""
+    from rollway.spec import COMMIT_RE, NAME_RE
+
     if not NAME_RE.match(service):
         raise UserError(
             f"--service '{service}' is not a valid service name (lowercase letters, "
@@ -92,6 +91,8 @@ def pipeline_path(service: str, pipeline: Path | None) -> Path:
 
 def load_spec(path: Path, service: str) -> PipelineSpec:
     """Validate the pipeline; every problem with its path; its service must match."""
+    from rollway.spec_loader import SpecError, load_pipeline
+
     try:
         spec = load_pipeline(path)
     except SpecError as e:
@@ -115,6 +116,15 @@ class Started:
 
 async def start(client: Client, inp: PromotionInput) -> Started:
     """Start the workflow, or attach to the one already promoting this commit."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.common import (
+        SearchAttributeKey,
+        SearchAttributePair,
+        TypedSearchAttributes,
+        WorkflowIDConflictPolicy,
+    )
+    from temporalio.service import RPCError, RPCStatusCode
+
     wid = workflow_id(inp.service, inp.commit)
     running_run: str | None = None
     try:
@@ -142,6 +152,12 @@ async def start(client: Client, inp: PromotionInput) -> Started:
             id=wid,
             task_queue=TASK_QUEUE,
             search_attributes=attrs,
+            memo={
+                "service": inp.service,
+                "version": inp.version,
+                "commit": inp.commit,
+                "requested_by": inp.requested_by,
+            },
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
     except RPCError as e:
@@ -172,6 +188,8 @@ def build_input(
     hotfix: bool = False,
 ) -> PromotionInput:
     """All the checks that need no server, then the workflow input."""
+    from rollway.models import PromotionInput
+
     check_flags(service, version, commit)
     path = pipeline_path(service, pipeline)
     spec = load_spec(path, service)
@@ -187,6 +205,81 @@ def build_input(
     )
 
 
+def result_document(
+    s: Started, state: PromotionState | None, outcome: str, reason: str
+) -> dict[str, Any]:
+    """What `promote -o json` prints: stable keys for CI."""
+    return {
+        "workflow_id": s.workflow_id,
+        "run_id": s.run_id,
+        "attached": s.attached,
+        "outcome": outcome,
+        "reason": reason,
+        "exit_code": int(OUTCOME_EXIT.get(outcome, Exit.FAILED)),
+        "url": workflow_link(s.workflow_id),
+        "service": state.service if state else None,
+        "version": state.version if state else None,
+        "commit": state.commit if state else None,
+        "stage": state.stage.value if state else None,
+        "stable_version": state.stable_version if state else None,
+    }
+
+
+async def wait_for_end(
+    client: Client, s: Started, limit_s: float | None
+) -> tuple[str, str, PromotionState | None]:
+    """Wait for the run to close: (outcome, reason, final state when the worker answers)."""
+    from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+    from temporalio.service import RPCError
+
+    from rollway.models import PromotionResult
+
+    handle = client.get_workflow_handle(s.workflow_id, run_id=s.run_id, result_type=PromotionResult)
+    try:
+        result = await asyncio.wait_for(handle.result(), limit_s)
+    except TimeoutError:
+        state = await _state_or_none(handle)
+        return "running", f"still running after {limit_s:.0f}s (--timeout)", state
+    except WorkflowFailureError as e:
+        desc = await handle.describe()
+        status = desc.status or WorkflowExecutionStatus.FAILED
+        terminated = status == WorkflowExecutionStatus.TERMINATED
+        cause = await _termination_reason(handle) if terminated else None
+        if cause is None:
+            cause = getattr(e.cause, "message", None) or str(e)
+        return (
+            "terminated" if terminated else "failed",
+            f"workflow {status.name.lower()}: {cause}",
+            None,
+        )
+    except RPCError as e:
+        raise UserError(f"lost track of {s.workflow_id}: {e.message}") from None
+    state = result.state or await _state_or_none(handle)
+    return result.outcome.value, result.reason, state
+
+
+async def _termination_reason(handle: Any) -> str | None:
+    """The reason given to `temporal workflow terminate`, from the closing event."""
+    from temporalio.client import WorkflowHistoryEventFilterType
+
+    async for event in handle.fetch_history_events(
+        event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+    ):
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            reason: str = event.workflow_execution_terminated_event_attributes.reason
+            return reason or None
+    return None
+
+
+async def _state_or_none(handle: Any) -> PromotionState | None:
+    from rollway.cli.status import query_state
+
+    try:
+        return await query_state(handle, wait_s=5)
+    except UserError:
+        return None
+
+
 def promote(
     service: Annotated[str, typer.Option(help="The service, e.g. demo.")],
     version: Annotated[str, typer.Option(help="The version to promote, e.g. v2.")],
@@ -196,6 +289,22 @@ def promote(
     ] = None,
     by: Annotated[str | None, typer.Option(help="Who asks (default: your user name).")] = None,
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="Then follow it live.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Wait until it ends; exit 0 only when promoted (3 rolled back, 4 rejected, "
+            "5 aborted/superseded, 6 failed, 7 timeout). For CI.",
+        ),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="With --wait: give up waiting after this many seconds (exit 7)."),
+    ] = None,
+    output: Annotated[
+        Format,
+        typer.Option("--output", "-o", help="table for people; json or yaml for CI."),
+    ] = Format.TABLE,
     author: Annotated[
         str | None, typer.Option(help="The commit's author (may not approve it, by default).")
     ] = None,
@@ -208,12 +317,35 @@ def promote(
         inp = build_input(
             service, version, commit, pipeline, by or default_user(), author=author, hotfix=hotfix
         )
+    machine = output != Format.TABLE
 
-    async def main() -> None:
+    async def main() -> int:
         client = await connect()
         s = await start(client, inp)
-        announce(s, inp)
-        if watch_:
-            await watch(client, s.workflow_id)
+        if not machine:
+            announce(s, inp)
+        if watch_ and not machine:
+            from rollway.cli.status import watch
 
-    run(main())
+            final = await watch(client, s.workflow_id)
+            if not wait:
+                return 0
+            return int(OUTCOME_EXIT.get(final.outcome.value, Exit.FAILED))
+        if not wait:
+            if machine:
+                typer.echo(dump(result_document(s, None, "running", "started"), output))
+            return 0
+        if not machine:
+            err().print(f"waiting for {s.workflow_id} to end ...")
+        outcome, reason, state = await wait_for_end(client, s, timeout)
+        code = int(OUTCOME_EXIT.get(outcome, Exit.FAILED))
+        if machine:
+            typer.echo(dump(result_document(s, state, outcome, reason), output))
+        else:
+            style = "green" if code == 0 else "red"
+            out().print(f"[{style}]{outcome}[/{style}]: {escape(reason)} (exit {code})")
+        return code
+
+    code = run(main())
+    if code:
+        raise typer.Exit(code)

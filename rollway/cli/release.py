@@ -6,31 +6,23 @@ or on the promotion), so `temporal workflow update execute` does the same.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
 
 from rollway import TASK_QUEUE
 from rollway.cli.actions import Ref, _target, _update
 from rollway.cli.common import UserError, connect, default_user, find, handle, out, run
+from rollway.cli.output import Format, OutputOpt, emit
 from rollway.cli.status import query_state
-from rollway.release_control import (
-    ControlSnapshot,
-    DeclareIncidentInput,
-    FreezeInput,
-    OverrideInput,
-    ReleaseControlState,
-    ResolveIncidentInput,
-    UnfreezeInput,
-    control_workflow_id,
-)
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from rollway.release_control import ControlSnapshot
 
 Env = Annotated[str, typer.Option("--environment", "-e", help="The environment.")]
 ByOpt = Annotated[str | None, typer.Option(help="Who acts (default: your user name).")]
@@ -40,6 +32,12 @@ incident = typer.Typer(help="Declare, resolve and list incidents (SEV-1/2 lock p
 
 async def _control(client: Client, environment: str, name: str, arg: Any) -> ControlSnapshot:
     """Run an update on the environment's release control, starting it if needed."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.exceptions import ApplicationError
+
+    from rollway.release_control import ControlSnapshot, ReleaseControlState, control_workflow_id
+
     wf_id = control_workflow_id(environment)
     await client.start_workflow(
         "ReleaseControlWorkflow",
@@ -90,6 +88,7 @@ def declare(
     by: ByOpt = None,
 ) -> None:
     """Declare an incident: SEV-1/SEV-2 halt canaries and close the production gate."""
+    from rollway.release_control import DeclareIncidentInput
 
     async def main() -> None:
         try:
@@ -115,6 +114,7 @@ def resolve(
     by: ByOpt = None,
 ) -> None:
     """Resolve an incident: halted canaries resume."""
+    from rollway.release_control import ResolveIncidentInput
 
     async def main() -> None:
         inp = ResolveIncidentInput(id=id_, reason=reason, by=by or default_user())
@@ -124,18 +124,22 @@ def resolve(
 
 
 @incident.command("list")
-def list_(environment: Env = "production") -> None:
+def list_(environment: Env = "production", output: OutputOpt = Format.TABLE) -> None:
     """Active incidents and freezes of an environment."""
+    from rollway.release_control import ControlSnapshot, ReleaseControlState, control_workflow_id
 
     async def main() -> None:
         client = await connect()
         wf = client.get_workflow_handle(control_workflow_id(environment))
         try:
             state: ReleaseControlState = await wf.query("state", result_type=ReleaseControlState)
+            snap = state.snapshot
         except Exception:
-            out().print(f"{environment}: no release control yet (no incidents or freezes)")
-            return
-        _print_snapshot(state.snapshot)
+            if output == Format.TABLE:
+                out().print(f"{environment}: no release control yet (no incidents or freezes)")
+                return
+            snap = ControlSnapshot(environment=environment)
+        emit(snap.model_dump(mode="json"), output, lambda: _print_snapshot(snap))
 
     run(main())
 
@@ -151,6 +155,7 @@ def freeze(
     by: ByOpt = None,
 ) -> None:
     """Freeze an environment: waiting promotions hold at the release gate."""
+    from rollway.release_control import FreezeInput
 
     async def main() -> None:
         if not reason.strip():
@@ -172,6 +177,7 @@ def unfreeze(
     by: ByOpt = None,
 ) -> None:
     """Lift a manual freeze."""
+    from rollway.release_control import UnfreezeInput
 
     async def main() -> None:
         inp = UnfreezeInput(id=id_, reason=reason, by=by or default_user())
@@ -190,6 +196,7 @@ def override(
     by: ByOpt = None,
 ) -> None:
     """Incident-commander / release-manager override of one promotion."""
+    from rollway.release_control import OverrideInput
 
     async def main() -> None:
         try:
@@ -216,29 +223,28 @@ def override(
 
 def audit(
     ref: Ref,
-    json_: Annotated[bool, typer.Option("--json", help="Export as JSON.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Same as -o json.")] = False,
+    output: OutputOpt = Format.TABLE,
 ) -> None:
     """Every decision on a promotion: approvals, refusals, overrides, holds, rollbacks."""
+    fmt = Format.JSON if json_ else output
 
     async def main() -> None:
         client = await connect()
         found = await find(client, ref)
         state = await query_state(handle(client, found))
-        if json_:
-            out().print_json(
-                json.dumps(
-                    {
-                        "workflow_id": found.workflow_id,
-                        "service": state.service,
-                        "version": state.version,
-                        "commit": state.commit,
-                        "outcome": state.outcome.value,
-                        "reason": state.reason,
-                        "audit": [a.model_dump(mode="json") for a in state.audit],
-                        "approvals": [a.model_dump(mode="json") for a in state.approvals],
-                    }
-                )
-            )
+        if fmt != Format.TABLE:
+            doc = {
+                "workflow_id": found.workflow_id,
+                "service": state.service,
+                "version": state.version,
+                "commit": state.commit,
+                "outcome": state.outcome.value,
+                "reason": state.reason,
+                "audit": [a.model_dump(mode="json") for a in state.audit],
+                "approvals": [a.model_dump(mode="json") for a in state.approvals],
+            }
+            emit(doc, fmt, lambda: None)
             return
         table = Table("when (UTC)", "who", "action", "verdict", "why", title=found.workflow_id)
         for a in state.audit:

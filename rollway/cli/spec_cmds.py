@@ -9,13 +9,14 @@ import typer
 from rich.markup import escape
 
 from rollway.cli.common import out
-from rollway.spec_loader import SpecError, json_schema, load_pipeline
 
 
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Pipeline YAML files.")],
 ) -> None:
     """Check pipeline files; print every problem with its path (exit 2 if any is invalid)."""
+    from rollway.spec_loader import SpecError, load_pipeline
+
     console = out()
     bad = 0
     for f in files:
@@ -37,4 +38,6 @@ def validate(
 
 def schema() -> None:
     """Print the JSON Schema of pipeline files (for editors)."""
+    from rollway.spec_loader import json_schema
+
     typer.echo(json_schema())

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import contextlib
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rollway import stack
-from rollway.cli.common import UserError, address, fail, out, user_errors
+from rollway.cli.common import fail, out, settings, user_errors
 from rollway.home import home
+
+if TYPE_CHECKING:
+    from rollway import stack
 
 STATUS_STYLE = {
     "started": "green",
@@ -31,6 +34,8 @@ def parts_table(parts: list[stack.Part]) -> Table:
 
 def bring_up(scrape_interval: str = "1s", worker: bool = True) -> list[stack.Part]:
     """`stack.up` with its table and the UI URL; a `StackError` exits 1 in red."""
+    from rollway import stack
+
     h = home()
     try:
         parts = stack.up(h, scrape_interval=scrape_interval, worker=worker)
@@ -62,6 +67,8 @@ def down(
     ] = False,
 ) -> None:
     """Stop the local stack (and the service versions it runs, unless --keep-services)."""
+    from rollway import stack
+
     try:
         parts = stack.down(home(), services=not keep_services)
     except stack.StackError as e:
@@ -76,15 +83,5 @@ def worker() -> None:
     """Run a Rollway worker in the foreground (Ctrl-C stops it)."""
     from workers.main import main as worker_main
 
-    with user_errors():
-        addr = address()
-        try:
-            asyncio.run(worker_main())
-        except RuntimeError as e:
-            if "connect" in str(e):
-                raise UserError(
-                    f"cannot reach Temporal at {addr}: run `rollway up` ({e})"
-                ) from None
-            raise
-        except KeyboardInterrupt:
-            pass
+    with user_errors(), contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(worker_main(settings()))
