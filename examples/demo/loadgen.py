@@ -4,6 +4,11 @@
 
 Every second it rewrites `--stats` (JSON: sent, by status, connection errors,
 per-version counts) so a test or the demo can read it while it runs.
+
+At most MAX_IN_FLIGHT requests wait at once (a request due beyond that is
+counted as `not_sent_backlog`), so a front door that hangs costs no CPU; on
+SIGTERM or SIGINT it stops sending, gives requests in flight one second, then
+cancels them and exits.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+
+MAX_IN_FLIGHT = 256
 
 
 async def run(
@@ -55,17 +62,24 @@ async def run(
                 break
             due = int((now - start) * rps) - n
             for _ in range(max(0, due)):
+                n += 1
+                if len(tasks) >= MAX_IN_FLIGHT:
+                    stats["not_sent_backlog"] += 1
+                    continue
                 t = asyncio.create_task(one(client))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
-                n += 1
                 stats["sent"] += 1
             if now - last_dump >= 1.0:
                 dump()
                 last_dump = now
             await asyncio.sleep(0.005)
         if tasks:
-            await asyncio.wait(tasks, timeout=10)
+            await asyncio.wait(list(tasks), timeout=1.0 if stop.is_set() else 10.0)
+        for t in list(tasks):
+            t.cancel()
+        if tasks:
+            await asyncio.wait(list(tasks), timeout=1.0)
     dump()
     return stats
 

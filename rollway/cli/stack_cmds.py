@@ -13,7 +13,12 @@ from rollway import stack
 from rollway.cli.common import UserError, address, fail, out, user_errors
 from rollway.home import home
 
-STATUS_STYLE = {"started": "green", "running": "cyan", "stopped": "yellow"}
+STATUS_STYLE = {
+    "started": "green",
+    "restarted": "magenta",
+    "running": "cyan",
+    "stopped": "yellow",
+}
 
 
 def parts_table(parts: list[stack.Part]) -> Table:

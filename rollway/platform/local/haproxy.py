@@ -7,20 +7,29 @@ after the version. Weights change live through the runtime API
 (`add server` / `del server`), so neither needs a reload. A reload (seamless,
 through the master socket) happens only when a new target appears. The
 config file is always rendered from the platform's state, so a restarted
-HAProxy comes back with the same servers and weights.
+HAProxy comes back with the same servers and weights (see `supervisor`).
+
+Starts and reloads are serialised between processes by `haproxy.lock`; the
+master's liveness (its pid from the pidfile) decides between start and reload,
+so a socket that is briefly missing during a reload never starts a second master.
+Both sockets are mode 600 (the local stack is single-user).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from rollway.home import free_port, port_open, read_json, write_json
+from rollway.home import file_lock, free_port, port_open, read_json, write_json
 from rollway.platform.base import PlatformError
 
 
@@ -60,6 +69,7 @@ class HAProxy:
         self.master_sock = self.dir / "master.sock"
         self.pidfile = self.dir / "haproxy.pid"
         self.ports_file = self.dir / "ports.json"
+        self.lock_file = self.dir / "haproxy.lock"
 
     # -- ports -----------------------------------------------------------------
 
@@ -113,8 +123,34 @@ class HAProxy:
     def running(self) -> bool:
         return self.admin_sock.exists() and self._try("show info") is not None
 
+    def master_pid(self) -> int | None:
+        """The pid of the live HAProxy master started from our config, else None."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
+            return None
+        if stat[0] == "Z" or str(self.cfg).encode() not in cmdline:
+            return None
+        return pid
+
     def start_or_reload(self, backends: list[BackendEntry]) -> None:
         """Write the config; start HAProxy if it is down, else reload it seamlessly."""
+        with file_lock(self.lock_file):
+            self._start_or_reload(backends)
+
+    def ensure_running(self, backends: Callable[[], list[BackendEntry]]) -> bool:
+        """Start HAProxy from `backends()` if it ran here (its config exists) and its
+        master is dead; True when it was started. `stop` removes the config, so
+        HAProxy stopped on purpose stays stopped."""
+        with file_lock(self.lock_file):
+            if not self.cfg.exists() or self.master_pid() is not None:
+                return False
+            self._start_or_reload(backends())
+            return True
+
+    def _start_or_reload(self, backends: list[BackendEntry]) -> None:
         text = self.render(backends)
         tmp = self.cfg.with_suffix(".new")
         tmp.write_text(text)
@@ -124,7 +160,7 @@ class HAProxy:
         if check.returncode != 0:
             raise PlatformError(f"generated haproxy config is invalid: {check.stderr.strip()}")
         tmp.replace(self.cfg)
-        if not self.running():
+        if self.master_pid() is None:
             self._start()
         else:
             self._master("reload")
@@ -135,23 +171,35 @@ class HAProxy:
             sock.unlink(missing_ok=True)
         # -D daemonises: HAProxy is never the worker's child and outlives it.
         out = subprocess.run(
-            [haproxy_binary(), "-W", "-D", "-f", str(self.cfg), "-S", f"{self.master_sock}"],
+            [
+                haproxy_binary(),
+                "-W",
+                "-D",
+                "-f",
+                str(self.cfg),
+                "-S",
+                f"{self.master_sock},mode,600",
+            ],
             capture_output=True,
             text=True,
+            umask=0o077,
         )
         if out.returncode != 0:
             raise PlatformError(f"haproxy failed to start: {out.stderr.strip()[-2000:]}")
 
     def stop(self) -> None:
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-        except (OSError, ValueError):
-            return
-        subprocess.run(["kill", str(pid)], capture_output=True)
-        for _ in range(50):
-            if not self.running():
-                break
-            time.sleep(0.1)
+        """Stop HAProxy on purpose: its config goes too, so no supervisor restarts it."""
+        with file_lock(self.lock_file):
+            self.cfg.unlink(missing_ok=True)
+            pid = self.master_pid()
+            if pid is None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if self.master_pid() is None and not self.running():
+                    break
+                time.sleep(0.1)
 
     def _wait_listening(self, ports: list[int], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout

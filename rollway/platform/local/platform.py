@@ -27,8 +27,8 @@ from rollway.platform.base import (
     VersionStatus,
 )
 from rollway.platform.labels import backend_name, server_name
-from rollway.platform.local import processes
-from rollway.platform.local.haproxy import BackendEntry, HAProxy, ServerEntry
+from rollway.platform.local import processes, supervisor
+from rollway.platform.local.haproxy import BackendEntry, HAProxy
 from rollway.platform.local.processes import ProcessRef
 from rollway.spec import LocalPlatformConfig, RunSpec
 
@@ -77,16 +77,7 @@ class LocalPlatform:
         self._write_scrape_targets(target, state)
 
     def _all_backends(self) -> list[BackendEntry]:
-        out = []
-        for path in sorted(self.state_dir.glob("*.json")):
-            st = TargetState.model_validate(read_json(path))
-            servers = [
-                ServerEntry(name=server_name(v.version), port=v.port, weight=v.weight)
-                for v in (st.stable, st.canary)
-                if v is not None
-            ]
-            out.append(BackendEntry(name=path.stem, port=st.frontend_port, servers=servers))
-        return out
+        return supervisor.backends(self.home)
 
     def _write_scrape_targets(self, target: Target, state: TargetState) -> None:
         groups = [
@@ -109,8 +100,8 @@ class LocalPlatform:
             state = TargetState(frontend_port=free_port())
             self._save(target, state)
             self.haproxy.start_or_reload(self._all_backends())
-        elif not self.haproxy.running():
-            self.haproxy.start_or_reload(self._all_backends())
+        else:
+            supervisor.restore_haproxy(self.home)
         write_json(
             self.targets_dir / "haproxy.json",
             [{"targets": [f"127.0.0.1:{self.haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
@@ -266,6 +257,7 @@ class LocalPlatform:
         if not 0 <= weight <= 100:
             raise PlatformError(f"weight {weight} is not within 0..100", retryable=False)
         with self._lock(target):
+            supervisor.restore_haproxy(self.home)
             state = self._load(target)
             if state is None or state.canary is None:
                 raise PlatformError(f"{target.label()} has no canary to weight", retryable=False)
@@ -275,6 +267,7 @@ class LocalPlatform:
 
     def promote(self, target: Target) -> DeploymentStatus:
         with self._lock(target):
+            supervisor.restore_haproxy(self.home)
             state = self._load(target)
             if state is None or state.canary is None:
                 return self._status(target, state)  # nothing to promote (retry after success)
@@ -290,6 +283,7 @@ class LocalPlatform:
 
     def rollback(self, target: Target) -> DeploymentStatus:
         with self._lock(target):
+            supervisor.restore_haproxy(self.home)
             state = self._load(target)
             if state is None or state.canary is None:
                 return self._status(target, state)

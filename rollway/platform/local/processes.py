@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 _SPAWN = """
 import json, os, subprocess, sys
+os.umask(0o077)
 a = json.loads(sys.argv[1])
 log = open(a["log"], "ab")
 p = subprocess.Popen(a["argv"], cwd=a["cwd"], env=a["env"], stdin=subprocess.DEVNULL,
@@ -49,7 +50,11 @@ def _start_ticks(pid: int) -> int | None:
 
 
 def spawn(argv: list[str], *, cwd: str, env: dict[str, str], log: Path) -> ProcessRef:
-    """Start `argv` detached (new session, not our child); output goes to `log`."""
+    """Start `argv` detached (new session, not our child); output goes to `log`.
+
+    The process runs with umask 077: what it creates (Temporal's SQLite history,
+    logs, sockets) is readable by this user only; the local stack is single-user.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     args = json.dumps({"argv": argv, "cwd": cwd, "env": env, "log": str(log)})
     out = subprocess.run(
