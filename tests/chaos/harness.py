@@ -497,3 +497,11 @@ async def running_activity(handle: WorkflowHandle[Any, Any], name: str) -> bool:
         and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
         for a in desc.raw_description.pending_activities
     )
+
+
+def errors_near(load: Load, cs: list[Call], name: str = "promote production") -> list[float]:
+    """Seconds from `name` being scheduled to each sample at which load errors grew."""
+    call = next((c for c in cs if c.key == name), None)
+    if call is None:
+        return [round(t, 1) for t in load.error_times()]
+    return [round(t - call.scheduled_at, 2) for t in load.error_times()]

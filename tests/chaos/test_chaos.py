@@ -54,7 +54,7 @@ async def test_worker_sigkill_mid_soak_a_new_worker_resumes(
             "analysed once at 20%",
             lambda s: s.canary is not None and s.canary.weight == 20 and s.canary.analyses,
         )
-        killed_at = time.monotonic()
+        killed_at, killed_wall = time.monotonic(), time.time()
         cs.kill_worker()
         await asyncio.sleep(2.0)  # nothing runs the promotion now
         ready_s = await cs.start_worker()
@@ -69,6 +69,8 @@ async def test_worker_sigkill_mid_soak_a_new_worker_resumes(
         new_worker_ready_s=round(ready_s, 1),
         platform_writes=sum(completed.values()),
         retried_attempts=harness.attempts_beyond_first(cs_calls),
+        errors_from_kill_s=_relative(load.error_times(), killed_wall),
+        errors_from_promote_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert result.outcome == Outcome.PROMOTED, result.reason
@@ -118,6 +120,7 @@ async def test_temporal_killed_and_restarted_mid_canary_the_promotion_continues(
         kill_to_end_s=round(end_s, 1),
         platform_writes=sum(completed.values()),
         retried_attempts=harness.attempts_beyond_first(cs_calls),
+        errors_from_promote_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert result.outcome == Outcome.PROMOTED, result.reason
@@ -165,6 +168,7 @@ async def test_prometheus_killed_and_restarted_never_promotes_without_a_passing_
         analyses_while_down=[c.result["status"] if c.result else c.outcome for c in during],
         first_pass_after_restart_s=round((first_pass_after or restarted) - restarted, 1),
         weight_while_down=held.canary.weight if held.canary else None,
+        errors_from_promote_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert result.outcome == Outcome.PROMOTED, result.reason
@@ -228,6 +232,7 @@ async def test_haproxy_master_killed_mid_canary_traffic_comes_back(
         weights_after_restart=after,
         error_seconds=round(window[1] - window[0], 2) if window else 0,
         errors_from_kill_s=_relative(load.error_times(), killed),
+        errors_from_promote_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert restarted_s is not None, "HAProxy was not restarted within 30s"
@@ -236,7 +241,8 @@ async def test_haproxy_master_killed_mid_canary_traffic_comes_back(
     assert _served(cs, spec) == {"v2": 100}
     assert completed["promote production"] == 1
     # The case's own errors: only while HAProxy was down (sampling resolution 0.25 s).
-    late = [t for t in load.error_times() if t > killed + restarted_s + 1.0]
+    # Stats are dumped once a second and sampled every 0.25 s: allow 2.5 s of lag.
+    late = [t for t in load.error_times() if t > killed + restarted_s + 2.5]
     assert not late, f"errors after HAProxy was back: {_relative(late, killed)}"
 
 
@@ -316,6 +322,7 @@ async def test_two_promotions_of_one_service_started_at_once_end_consistent(
         staging_windows_s={v: round(w[1] - w[0], 1) for v, w in windows.items()},
         staging_order=sorted(windows, key=lambda v: windows[v][0]),
         production_serves=_served(cs, spec),
+        errors_from_promote_s=harness.errors_near(load, histories[last] if last else []),
         load=load.final,
     )
     # One promoted; the other superseded, or queued and then promoted after it.
@@ -370,12 +377,13 @@ async def test_abort_during_promote_reports_what_the_platform_serves(
         writes_after_abort=[
             c.key for c in harness.platform_writes(cs_calls) if c.scheduled_at > aborted
         ],
+        errors_from_promote_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert promote.scheduled_at <= aborted <= (promote.ended_at or aborted), "abort missed promote"
     # The abort waited for the running call; the outcome is what the platform serves.
     assert promote.outcome == "completed", harness.describe(cs_calls)
-    assert state.traffic == {"demo.production": serves}, (state.traffic, serves)
+    assert state.traffic == {PRODUCTION.label(): serves}, (state.traffic, serves)
     assert status.stable is not None and state.stable_version == status.stable.version
     assert result.stable_version == status.stable.version
     if serves == {"v2": 100}:
@@ -437,10 +445,12 @@ async def test_rollback_that_fails_then_succeeds_shows_stuck_then_rolled_back(
         rolled_back_after_restore_s=round(done_after_s, 1),
         rollback_error=stuck.rollback_error,
         state_traffic=state.traffic,
+        errors_from_promote_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert during_stuck == {}, "the runtime API answered while hidden"
-    assert stuck.rollback_error is not None and "admin.sock" in stuck.rollback_error
+    # The error names the failing call (its text is the innermost cause: the OSError).
+    assert (stuck.rollback_error or "").startswith("rollback of demo/production: ")
     assert stuck.outcome == Outcome.RUNNING
     assert result.outcome == Outcome.ROLLED_BACK, result.reason
     assert state.rollback_error is None
@@ -448,6 +458,6 @@ async def test_rollback_that_fails_then_succeeds_shows_stuck_then_rolled_back(
     assert [c.outcome for c in rollbacks][-1] == "completed" and len(rollbacks) >= 2
     assert completed["rollback production"] == 1
     assert any(e.stage == "rollback_stuck" for e in state.timeline)
-    assert state.traffic == {"demo.production": {"v1": 100}}
+    assert state.traffic == {PRODUCTION.label(): {"v1": 100}}
     assert _served(cs, spec) == {"v1": 100}
     assert load.errors() == 0, load.final
