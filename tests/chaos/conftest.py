@@ -8,7 +8,9 @@ SIGKILL and stops the stack (bounded waits: it cannot hang on a dead server).
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,11 +39,22 @@ async def chaos(tmp_path: Path, artifacts: Path) -> AsyncIterator[ChaosStack]:
     old = os.environ.get("ROLLWAY_HOME")
     cs: ChaosStack | None = None
     try:
-        harness.start_stack(home)
-        addr = harness.stack.temporal_address(home)
+        t0 = time.monotonic()
+        up = asyncio.create_task(asyncio.to_thread(harness.start_stack, home))
+        # The worker takes seconds to import: start it as soon as Temporal listens,
+        # while Prometheus and HAProxy are still starting.
+        while (addr := harness.stack.temporal_address(home)) is None and not up.done():
+            await asyncio.sleep(0.1)
+        if addr is None:
+            await up  # raises why the stack did not start
+        assert addr is not None
         cs = ChaosStack(home=home, client=await connect(addr))
-        await cs.start_worker()
+        worker_s = await cs.start_worker()
+        await up
         harness.seed_stable(home, harness.chaos_pipeline(artifacts, [(20, 1)]), artifacts)
+        harness.figures(
+            "stack", ready_s=round(time.monotonic() - t0, 1), worker_polling_s=round(worker_s, 1)
+        )
         yield cs
     finally:
         if cs is not None:

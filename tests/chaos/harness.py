@@ -293,7 +293,7 @@ class Load:
     """The demo load generator in its own process group, its stats sampled every 0.25 s
     (sample times are wall-clock, comparable with the history's event times)."""
 
-    def __init__(self, home: Path, url: str, name: str, rps: int = 40) -> None:
+    def __init__(self, home: Path, url: str, name: str, rps: int = 25) -> None:
         self.stats_file = home / f"load-{name}.json"
         self.proc = spawn_group(
             [
