@@ -41,9 +41,9 @@ def _served(cs: ChaosStack, spec: harness.PipelineSpec) -> dict[str, int]:
 
 
 async def test_worker_sigkill_mid_soak_a_new_worker_resumes(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos_process: ChaosStack, artifacts: harness.Path
 ) -> None:
-    cs = chaos
+    cs = chaos_process
     spec = harness.chaos_pipeline(artifacts, [(20, 8), (50, 4)])
     async with asyncio.timeout(CASE_BUDGET), Load(cs.home, _frontend(cs, spec), "w") as load:
         h = await harness.start_promotion(cs.client, spec, "v2")
