@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +34,15 @@ from pathlib import Path
 import httpx
 
 from rollway import NAMESPACE, SEARCH_ATTRIBUTES, TASK_QUEUE
-from rollway.home import free_port, port_open, private_dir, private_file, read_json, write_json
+from rollway.home import (
+    bindable,
+    port_open,
+    private_dir,
+    private_file,
+    read_json,
+    server_port,
+    write_json,
+)
 from rollway.platform.local import processes
 from rollway.platform.local.haproxy import HAProxy
 from rollway.platform.local.processes import ProcessRef
@@ -87,20 +93,7 @@ WORKER_READY = "worker.ready.json"
 _STALE_ENV = ("ROLLWAY_TEMPORAL_ADDRESS", "ROLLWAY_PROMETHEUS_URL", "TEMPORAL_ADDRESS")
 
 
-def _bindable(port: object) -> bool:
-    """True when a server could listen on 127.0.0.1:`port` right now."""
-    if not isinstance(port, int) or not 0 < port < 65536:
-        return False
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _port(recorded: object, preferred: int | None = None, linger: float = 10.0) -> int:
+def _port(recorded: object, preferred: int | None = None, linger: float = 15.0) -> int:
     """The recorded port when free, else `preferred` when free, else any free port.
 
     A port nobody listens on may stay unbindable for a few seconds after its
@@ -108,36 +101,24 @@ def _port(recorded: object, preferred: int | None = None, linger: float = 10.0) 
     """
     if isinstance(recorded, int) and 0 < recorded < 65536 and not port_open(recorded):
         deadline = time.monotonic() + linger
-        while not _bindable(recorded) and time.monotonic() < deadline:
+        while not bindable(recorded) and time.monotonic() < deadline:
             time.sleep(0.1)
     for p in (recorded, preferred):
-        if isinstance(p, int) and _bindable(p):
+        if isinstance(p, int) and bindable(p):
             return p
-    return _server_port()
-
-
-def _server_port() -> int:
-    """A free port below the kernel's ephemeral range.
-
-    Outgoing connections take their local port from the ephemeral range, so a
-    server port chosen there can be taken by any client while its server is
-    down, and `up` could not listen there again. Below the range it stays ours.
-    """
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    rng = random.SystemRandom()
-    for _ in range(200):
-        p = rng.randint(max(1024, low - 12000), low - 1)
-        if _bindable(p) and not port_open(p):
-            return p
-    return free_port()
+    return server_port()
 
 
 def _recorded(state: dict[str, dict[str, object]], name: str) -> dict[str, object]:
     """The ports `name` last listened on: its entry, or what `down` kept of it."""
     return state.get(name) or state.get("ports", {}).get(name) or {}  # type: ignore[return-value]
+
+
+def _moved(old: dict[str, object], new: dict[str, object]) -> str:
+    """' (port P was busy)' when a part could not listen where it did before."""
+    if old.get("port") is not None and old.get("port") != new.get("port"):
+        return f"  (port {old['port']} was busy)"
+    return ""
 
 
 def _running(entry: dict[str, object] | None) -> bool:
@@ -329,21 +310,21 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
     if _running(state.get("temporal")):
         parts.append(Part("temporal", "running", ""))
     else:
-        state["temporal"] = _start_temporal(home, _recorded(state, "temporal"))
-        parts.append(Part("temporal", "started", ""))
+        old = _recorded(state, "temporal")
+        state["temporal"] = _start_temporal(home, old)
+        parts.append(Part("temporal", "started", _moved(old, state["temporal"])))
     t = state["temporal"]
     address = f"127.0.0.1:{t['port']}"
-    parts[-1].detail = f"{address}  UI http://127.0.0.1:{t['ui_port']}"
+    parts[-1].detail = f"{address}  UI http://127.0.0.1:{t['ui_port']}{parts[-1].detail}"
     write_json(home / "stack.json", state)
 
     if _running(state.get("prometheus")):
         parts.append(Part("prometheus", "running", ""))
     else:
-        state["prometheus"] = _start_prometheus(
-            home, scrape_interval, _recorded(state, "prometheus")
-        )
-        parts.append(Part("prometheus", "started", ""))
-    parts[-1].detail = f"http://127.0.0.1:{state['prometheus']['port']}"
+        old = _recorded(state, "prometheus")
+        state["prometheus"] = _start_prometheus(home, scrape_interval, old)
+        parts.append(Part("prometheus", "started", _moved(old, state["prometheus"])))
+    parts[-1].detail = f"http://127.0.0.1:{state['prometheus']['port']}{parts[-1].detail}"
     write_json(home / "stack.json", state)
 
     haproxy = HAProxy(home)
@@ -409,9 +390,10 @@ def down(home: Path, *, services: bool = True) -> list[Part]:
         for f in (home / "prometheus" / "targets").glob("*.json"):
             f.unlink()
     haproxy = HAProxy(home)
-    was_running = haproxy.master_pid() is not None
-    haproxy.stop()  # also when dead: removing its config keeps supervisors from restarting it
-    if was_running:
-        parts.append(Part("haproxy", "stopped", ""))
+    if services:  # --keep-services leaves the versions reachable through HAProxy
+        was_running = haproxy.master_pid() is not None
+        haproxy.stop()  # also when dead: its config goes, so no supervisor restarts it
+        if was_running:
+            parts.append(Part("haproxy", "stopped", ""))
     write_json(home / "stack.json", state)
     return parts

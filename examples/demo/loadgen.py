@@ -5,8 +5,9 @@
 Every second it rewrites `--stats` (JSON: sent, by status, connection errors,
 per-version counts) so a test or the demo can read it while it runs.
 
-At most MAX_IN_FLIGHT requests wait at once (a request due beyond that is
-counted as `not_sent_backlog`), so a front door that hangs costs no CPU; on
+At most MAX_IN_FLIGHT requests are open at once, one per pooled connection (a
+request due beyond that is counted as `not_sent_backlog`), so a front door that
+hangs costs little CPU and nothing queues inside the pool; on
 SIGTERM or SIGINT it stops sending, gives requests in flight one second, then
 cancels them and exits.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-MAX_IN_FLIGHT = 256
+MAX_IN_FLIGHT = 256  # = the connection pool: no request waits on the pool
 
 
 async def run(
@@ -51,7 +52,7 @@ async def run(
             tmp.write_text(json.dumps(dict(stats) | {"time": time.time()}))
             tmp.replace(stats_path)
 
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=16)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
         start = time.monotonic()
         tasks: set[asyncio.Task[None]] = set()

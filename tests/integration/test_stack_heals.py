@@ -207,6 +207,13 @@ def _who_holds(port: int) -> str:
     return "\n".join(ln for ln in out.splitlines() if f":{port} " in ln)
 
 
+async def _watch_port(port: int, seen: list[str]) -> None:
+    """Record who holds `port` every half second (explains a port that `up` found busy)."""
+    while True:
+        seen.append(f"{time.strftime('%H:%M:%S')} {await asyncio.to_thread(_who_holds, port)}")
+        await asyncio.sleep(0.5)
+
+
 def _stats(path: Path) -> dict[str, int]:
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "time"}
 
@@ -459,9 +466,14 @@ async def test_temporal_killed_mid_canary_comes_back_on_its_port_and_the_promoti
     # Prometheus dies between promotions: `up` brings it back where the worker looks.
     prom_port = heal_stack.entry("prometheus")["port"]
     _kill(heal_stack.pid("prometheus"))
-    parts = _parts(await asyncio.to_thread(stack.up, heal_stack.home))
+    seen: list[str] = []
+    watch = asyncio.create_task(_watch_port(prom_port, seen))
+    try:
+        parts = _parts(await asyncio.to_thread(stack.up, heal_stack.home))
+    finally:
+        watch.cancel()
     assert parts["prometheus"].status == "started"
-    assert heal_stack.entry("prometheus")["port"] == prom_port, _who_holds(prom_port)
+    assert heal_stack.entry("prometheus")["port"] == prom_port, "\n".join(seen)
     environ = Path(f"/proc/{heal_stack.pid('worker')}/environ").read_bytes().split(b"\0")
     assert not any(e.startswith(b"ROLLWAY_PROMETHEUS_URL=") for e in environ), (
         "the worker must read Prometheus' URL from stack.json, not a frozen variable"
@@ -515,6 +527,7 @@ async def test_temporal_restarted_on_a_new_port_the_worker_follows_it(heal_stack
         squatter.close()
     new_port = heal_stack.entry("temporal")["port"]
     assert new_port != port
+    assert f"port {port} was busy" in parts["temporal"].detail
     assert parts["worker"].status in ("running", "restarted"), parts["worker"]
     ready = _ready(heal_stack)
     assert ready["temporal"] == f"127.0.0.1:{new_port}"
@@ -523,3 +536,17 @@ async def test_temporal_restarted_on_a_new_port_the_worker_follows_it(heal_stack
         assert heal_stack.pid("worker") == worker, "followed by re-executing itself"
     moved = await connect(f"127.0.0.1:{new_port}")
     assert ready["identity"] in await _pollers(moved)
+
+
+def test_down_then_up_listens_where_the_stack_did(heal_stack: Stack) -> None:
+    temporal = heal_stack.entry("temporal")
+    prometheus = heal_stack.entry("prometheus")
+    stack.down(heal_stack.home)
+    assert stack.temporal_address(heal_stack.home) is None, "down forgets the live address"
+    assert not HAProxy(heal_stack.home).cfg.exists(), "no supervisor may bring HAProxy back"
+    parts = _parts(stack.up(heal_stack.home))
+    assert {p.status for p in parts.values()} == {"started"}, parts
+    for key in ("port", "ui_port", "http_port", "metrics_port"):
+        assert heal_stack.entry("temporal")[key] == temporal[key], key
+    assert heal_stack.entry("prometheus")["port"] == prometheus["port"]
+    assert _ready(heal_stack)["pid"] == heal_stack.pid("worker")

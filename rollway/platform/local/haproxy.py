@@ -29,7 +29,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from rollway.home import file_lock, free_port, port_open, read_json, write_json
+from rollway.home import file_lock, port_open, read_json, server_port, write_json
 from rollway.platform.base import PlatformError
 
 
@@ -77,7 +77,7 @@ class HAProxy:
     def metrics_port(self) -> int:
         ports = read_json(self.ports_file, {})
         if "metrics" not in ports:
-            ports["metrics"] = free_port()
+            ports["metrics"] = server_port()
             write_json(self.ports_file, ports)
         return int(ports["metrics"])
 

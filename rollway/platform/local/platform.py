@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel
 
-from rollway.home import file_lock, free_port, read_json, write_json
+from rollway.home import file_lock, free_port, read_json, server_port, write_json
 from rollway.platform.base import (
     DeploymentStatus,
     DeployRequest,
@@ -97,11 +97,11 @@ class LocalPlatform:
     def _ensure_frontend(self, target: Target) -> TargetState:
         state = self._load(target)
         if state is None:
-            state = TargetState(frontend_port=free_port())
+            state = TargetState(frontend_port=server_port())  # stays ours across restarts
             self._save(target, state)
             self.haproxy.start_or_reload(self._all_backends())
-        else:
-            supervisor.restore_haproxy(self.home)
+        elif self.haproxy.master_pid() is None:
+            self.haproxy.start_or_reload(self._all_backends())
         write_json(
             self.targets_dir / "haproxy.json",
             [{"targets": [f"127.0.0.1:{self.haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
