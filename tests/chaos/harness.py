@@ -118,13 +118,13 @@ class ChaosStack:
         # `worker.ready.json` once the server lists it polling.
         return env | {"ROLLWAY_HOME": str(self.home), "ROLLWAY_STACK_WORKER": "1"}
 
-    async def start_worker(self, argv: list[str] | None = None, timeout: float = 60) -> float:
-        """Start a worker process (the real one unless `argv`); seconds until it polls."""
+    async def start_worker(self, timeout: float = 60) -> float:
+        """Start the real worker process; seconds until the server lists it polling."""
         ready = self.home / stack.WORKER_READY
         ready.unlink(missing_ok=True)
         started = time.monotonic()
         proc = spawn_group(
-            argv or [sys.executable, "-m", "workers.main"],
+            [sys.executable, "-m", "workers.main"],
             env=self.worker_env(),
             log=self.home / "logs" / f"worker-{len(self.workers)}.log",
         )
@@ -361,14 +361,6 @@ class Load:
             for (_, a), (t, b) in zip(self.samples, self.samples[1:], strict=False)
             if self.errors(b) > self.errors(a)
         ]
-
-    def errors_between(self, start: float, end: float) -> int:
-        """Errors counted in samples taken within [start, end] (sampler resolution)."""
-        before = [s for t, s in self.samples if t <= start]
-        after = [s for t, s in self.samples if t <= end]
-        if not after:
-            return 0
-        return self.errors(after[-1]) - (self.errors(before[-1]) if before else 0)
 
 
 # --- the recorded history ------------------------------------------------------------------
