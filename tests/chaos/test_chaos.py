@@ -166,7 +166,7 @@ async def test_prometheus_killed_and_restarted_never_promotes_without_a_passing_
         outcome=result.outcome.value,
         prometheus_down_s=round(restarted - killed, 1),
         analyses_while_down=[c.result["status"] if c.result else c.outcome for c in during],
-        analysis_said=next((c.result["message"] for c in during if c.result), None),
+        analysis_said=next((c.result["message"][:120] for c in during if c.result), None),
         first_pass_after_restart_s=round((first_pass_after or restarted) - restarted, 1),
         weight_while_down=held.canary.weight if held.canary else None,
         errors_from_promote_s=harness.errors_near(load, cs_calls),
