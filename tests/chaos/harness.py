@@ -197,14 +197,20 @@ def chaos_pipeline(artifacts: Path, steps: list[tuple[int, float]]) -> PipelineS
 
 
 def seed_stable(home: Path, spec: PipelineSpec, artifacts: Path, version: str = "v1") -> None:
-    """`version` serving 100 % in production, set up directly on the local platform."""
+    """`version` serving 100 % in staging and production, set up on the local platform.
+
+    Both frontends exist before any case starts its load: a target's first deploy
+    reloads HAProxy, and a reload drops a keep-alive request now and then (a product
+    bug reported with `reproduce_reload_drop.py`), which is no chaos case's own error.
+    """
     assert spec.run is not None
-    plat = LocalPlatform(home, spec.run, spec.environments["production"].platform)  # type: ignore[arg-type]
-    plat.deploy(
-        DeployRequest(target=PRODUCTION, version=version, artifact=str(artifacts / version))
-    )
-    plat.wait_ready(PRODUCTION, version, 30, lambda _: None)
-    plat.promote(PRODUCTION)
+    for target in (STAGING, PRODUCTION):
+        plat = LocalPlatform(home, spec.run, spec.environments[target.environment].platform)  # type: ignore[arg-type]
+        plat.deploy(
+            DeployRequest(target=target, version=version, artifact=str(artifacts / version))
+        )
+        plat.wait_ready(target, version, 30, lambda _: None)
+        plat.promote(target)
 
 
 def platform(home: Path, spec: PipelineSpec) -> LocalPlatform:
@@ -491,9 +497,12 @@ async def running_activity(handle: WorkflowHandle[Any, Any], name: str) -> bool:
     )
 
 
-def errors_near(load: Load, cs: list[Call], name: str = "promote production") -> list[float]:
-    """Seconds from `name` being scheduled to each sample at which load errors grew."""
-    call = next((c for c in cs if c.key == name), None)
-    if call is None:
-        return [round(t, 1) for t in load.error_times()]
-    return [round(t - call.scheduled_at, 2) for t in load.error_times()]
+def errors_near(load: Load, cs: list[Call]) -> dict[str, list[float]]:
+    """Seconds from this promotion's staging deploy and production promote being
+    scheduled to each sample at which the load's error count grew (stats lag <= 1 s)."""
+    out: dict[str, list[float]] = {}
+    for label, prefix in (("staging_deploy", "deploy staging"), ("promote", "promote production")):
+        call = next((c for c in cs if c.key.startswith(prefix)), None)
+        if call is not None:
+            out[label] = [round(t - call.scheduled_at, 2) for t in load.error_times()]
+    return out

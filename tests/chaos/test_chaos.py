@@ -70,7 +70,7 @@ async def test_worker_sigkill_mid_soak_a_new_worker_resumes(
         platform_writes=sum(completed.values()),
         retried_attempts=harness.attempts_beyond_first(cs_calls),
         errors_from_kill_s=_relative(load.error_times(), killed_wall),
-        errors_from_promote_s=harness.errors_near(load, cs_calls),
+        load_errors_at_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert result.outcome == Outcome.PROMOTED, result.reason
@@ -120,7 +120,7 @@ async def test_temporal_killed_and_restarted_mid_canary_the_promotion_continues(
         kill_to_end_s=round(end_s, 1),
         platform_writes=sum(completed.values()),
         retried_attempts=harness.attempts_beyond_first(cs_calls),
-        errors_from_promote_s=harness.errors_near(load, cs_calls),
+        load_errors_at_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert result.outcome == Outcome.PROMOTED, result.reason
@@ -169,7 +169,7 @@ async def test_prometheus_killed_and_restarted_never_promotes_without_a_passing_
         analysis_said=next((c.result["message"][:120] for c in during if c.result), None),
         first_pass_after_restart_s=round((first_pass_after or restarted) - restarted, 1),
         weight_while_down=held.canary.weight if held.canary else None,
-        errors_from_promote_s=harness.errors_near(load, cs_calls),
+        load_errors_at_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert result.outcome == Outcome.PROMOTED, result.reason
@@ -233,7 +233,7 @@ async def test_haproxy_master_killed_mid_canary_traffic_comes_back(
         weights_after_restart=after,
         error_seconds=round(window[1] - window[0], 2) if window else 0,
         errors_from_kill_s=_relative(load.error_times(), killed),
-        errors_from_promote_s=harness.errors_near(load, cs_calls),
+        load_errors_at_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert restarted_s is not None, "HAProxy was not restarted within 30s"
@@ -323,7 +323,7 @@ async def test_two_promotions_of_one_service_started_at_once_end_consistent(
         staging_windows_s={v: round(w[1] - w[0], 1) for v, w in windows.items()},
         staging_order=sorted(windows, key=lambda v: windows[v][0]),
         production_serves=_served(cs, spec),
-        errors_from_promote_s=harness.errors_near(load, histories[last] if last else []),
+        load_errors_at_s=harness.errors_near(load, histories[last] if last else []),
         load=load.final,
     )
     # One promoted; the other superseded, or queued and then promoted after it.
@@ -379,7 +379,7 @@ async def test_abort_during_promote_reports_what_the_platform_serves(
         writes_after_abort=[
             c.key for c in harness.platform_writes(cs_calls) if c.scheduled_at > aborted
         ],
-        errors_from_promote_s=harness.errors_near(load, cs_calls),
+        load_errors_at_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert promote.ended_at is not None
@@ -448,7 +448,7 @@ async def test_rollback_that_fails_then_succeeds_shows_stuck_then_rolled_back(
         rolled_back_after_restore_s=round(done_after_s, 1),
         rollback_error=stuck.rollback_error,
         state_traffic=state.traffic,
-        errors_from_promote_s=harness.errors_near(load, cs_calls),
+        load_errors_at_s=harness.errors_near(load, cs_calls),
         load=load.final,
     )
     assert during_stuck == {}, "the runtime API answered while hidden"
