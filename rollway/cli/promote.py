@@ -108,9 +108,7 @@ def load_spec(path: Path, service: str) -> PipelineSpec:
 
 def summary(inp: PromotionInput) -> str:
     """One line for the Temporal UI's list and workflow header (set once, at start)."""
-    return (
-        f"{inp.service} {inp.version} ({inp.commit[:12]}) to {inp.pipeline.canary.environment}"
-    )
+    return f"{inp.service} {inp.version} ({inp.commit[:12]}) to {inp.pipeline.canary.environment}"
 
 
 def details(inp: PromotionInput) -> str:
@@ -118,6 +116,7 @@ def details(inp: PromotionInput) -> str:
     steps = " → ".join(f"{s.weight}%" for s in inp.pipeline.canary.steps)
     lines = [
         f"**{inp.service}** {inp.version}",
+        "",
         f"- commit: `{inp.commit}`",
         f"- pipeline: `{inp.pipeline_dir}` (service `{inp.pipeline.service}`)",
         f"- canary in {inp.pipeline.canary.environment}: {steps}",
