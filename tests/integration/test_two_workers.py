@@ -11,6 +11,7 @@ history must show the second worker completing the work after the kill.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -149,7 +150,7 @@ async def test_killing_a_worker_mid_canary_the_other_finishes(
         plat = LocalPlatform(stack_home, spec().run)  # type: ignore[arg-type]
         url = plat.status(PRODUCTION).frontend_url
         assert url is not None
-        async with load(url, stack_home / "load-two-workers.json"):
+        async with load(url, stack_home / "load-two-workers.json") as stats_file:
             h = await start(client, "v2", control)
             for _ in range(600):  # mid-canary: traffic on the canary, soaking
                 state = await h.query(PromotionWorkflow.query_state)
@@ -173,6 +174,10 @@ async def test_killing_a_worker_mid_canary_the_other_finishes(
         assert status.stable is not None and status.stable.version == "v2"
         assert status.stable.weight == 100 and status.canary is None
         assert survivor.poll() is None, "the surviving worker must still run"
+        # The service never noticed: its processes are not the workers' children.
+        stats = json.loads(stats_file.read_text())
+        assert stats.get("connection_errors", 0) == 0 and stats.get("status_503", 0) == 0, stats
+        assert stats["version_v2"] > 0, stats
 
         # The history: the victim worked before the kill, only the survivor after it.
         before: set[str] = set()
