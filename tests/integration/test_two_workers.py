@@ -134,6 +134,25 @@ async def last_workflow_task_identity(handle: WorkflowHandle[Any, Any]) -> str:
     return identity
 
 
+async def finish_or_explain(
+    h: WorkflowHandle[Any, PromotionResult], timeout: float, log_dir: Path
+) -> PromotionResult:
+    """The result; or the timeline, the pending activities and the workers' logs."""
+    try:
+        return await asyncio.wait_for(h.result(), timeout)
+    except TimeoutError:
+        state = await h.query(PromotionWorkflow.query_state)
+        desc = await h.describe()
+        lines = [f"{e.at:%H:%M:%S} {e.stage} {e.message}" for e in state.timeline[-30:]]
+        lines += [
+            f"pending {a.activity_type.name} attempt {a.attempt} on {a.last_worker_identity}: "
+            f"{a.last_failure.message}"
+            for a in desc.raw_description.pending_activities
+        ]
+        lines += [f.read_text()[-3000:] for f in sorted(log_dir.glob("worker-*.log"))]
+        raise AssertionError(f"not finished in {timeout}s:\n" + "\n".join(lines)) from None
+
+
 @pytest.mark.timeout(900)
 async def test_killing_a_worker_mid_canary_the_other_finishes(
     stack_home: Path, workers: list[subprocess.Popen[bytes]], tmp_path: Path
@@ -167,7 +186,7 @@ async def test_killing_a_worker_mid_canary_the_other_finishes(
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(10)
             killed_at_weight = state.canary.weight
-            result = await asyncio.wait_for(h.result(), 240)
+            result = await finish_or_explain(h, 300, tmp_path)
 
         assert result.outcome == Outcome.PROMOTED, result.reason
         status = plat.status(PRODUCTION)
