@@ -11,6 +11,7 @@ the outcome, and the workflow page's summary, details and current details.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -113,7 +114,7 @@ async def promote(client: Client, version: str, commit: str) -> tuple[str, Outco
     )
     started = await start(client, inp)
     handle = client.get_workflow_handle_for(PromotionWorkflow.run, started.workflow_id)
-    result = await handle.result(rpc_timeout=None)
+    result = await asyncio.wait_for(handle.result(), 180)
     return started.workflow_id, result.outcome
 
 
@@ -135,6 +136,7 @@ async def follow_docs_columns_and_view(page: Page) -> None:
     await page.locator("[data-testid=confirm-modal-button]:visible").click()
 
 
+@pytest.mark.timeout(600)  # two promotions and a browser on a loaded 2-core box
 async def test_outcome_visible_in_the_temporal_ui(
     ui_server: tuple[Client, str], browser: Browser, tmp_path: Path
 ) -> None:
