@@ -160,7 +160,7 @@ async def last_workflow_task_identity(handle: WorkflowHandle[Any, Any]) -> str:
 
 
 async def finish_or_explain(
-    h: WorkflowHandle[Any, PromotionResult], timeout: float, log_dir: Path
+    h: WorkflowHandle[Any, PromotionResult], timeout: float, log_dir: Path, plat: LocalPlatform
 ) -> PromotionResult:
     """The result; or the timeline, the pending activities and the workers' logs."""
     try:
@@ -174,6 +174,7 @@ async def finish_or_explain(
             f"{a.last_failure.message}"
             for a in desc.raw_description.pending_activities
         ]
+        lines.append(f"platform: {plat.status(PRODUCTION).model_dump_json()}")
         lines += [f.read_text()[-3000:] for f in sorted(log_dir.glob("worker-*.log"))]
         raise AssertionError(f"not finished in {timeout}s:\n" + "\n".join(lines)) from None
 
@@ -198,12 +199,18 @@ async def test_killing_a_worker_mid_canary_the_other_finishes(
             h = await start(client, "v2", control)
             for _ in range(600):  # mid-canary: traffic on the canary, soaking
                 state = await h.query(PromotionWorkflow.query_state)
-                if state.canary is not None and state.canary.weight > 0:
-                    break
+                c = state.canary
+                if (
+                    c is not None
+                    and c.weight > 0
+                    and c.analyses
+                    and c.analyses[-1].status == "pass"
+                ):
+                    break  # metrics flow and the canary soaks: kill now
                 assert state.outcome == Outcome.RUNNING, state.reason
                 await asyncio.sleep(0.1)
             else:
-                raise AssertionError(f"never reached the canary: {state.stage}")
+                raise AssertionError(f"no passing canary analysis: {state.timeline[-3:]}")
             holder = await last_workflow_task_identity(h)
             victim = next(p for p in workers if identity(p) == holder)
             survivor = next(p for p in workers if p is not victim)
@@ -211,7 +218,7 @@ async def test_killing_a_worker_mid_canary_the_other_finishes(
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(10)
             killed_at_weight = state.canary.weight
-            result = await finish_or_explain(h, 300, tmp_path)
+            result = await finish_or_explain(h, 300, tmp_path, plat)
 
         assert result.outcome == Outcome.PROMOTED, result.reason
         status = plat.status(PRODUCTION)
