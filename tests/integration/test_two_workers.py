@@ -217,6 +217,7 @@ async def test_killing_a_worker_mid_canary_the_other_finishes(
             killed_at = datetime.now(UTC)
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(10)
+            assert state.canary is not None
             killed_at_weight = state.canary.weight
             result = await finish_or_explain(h, 300, tmp_path, plat)
 
