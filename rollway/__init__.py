@@ -14,6 +14,7 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     "RollwayEnvironment": "Keyword",
     "RollwayCommit": "Keyword",
     "RollwayStage": "Keyword",
+    "RollwayOutcome": "Keyword",
 }
 """Custom search attributes the dev server is started with (name -> type)."""
 

@@ -107,6 +107,25 @@ def load_spec(path: Path, service: str) -> PipelineSpec:
     return spec
 
 
+def summary(inp: PromotionInput) -> str:
+    """One line for the Temporal UI's list and workflow header (set once, at start)."""
+    return f"{inp.service} {inp.version} ({inp.commit[:12]}) to {inp.pipeline.canary.environment}"
+
+
+def details(inp: PromotionInput) -> str:
+    """The Temporal UI's static details (Markdown): what was asked, by whom, which pipeline."""
+    steps = " → ".join(f"{s.weight}%" for s in inp.pipeline.canary.steps)
+    lines = [
+        f"**{inp.service}** {inp.version}",
+        "",
+        f"- commit: `{inp.commit}`",
+        f"- pipeline: `{inp.pipeline_dir}` (service `{inp.pipeline.service}`)",
+        f"- canary in {inp.pipeline.canary.environment}: {steps}",
+        f"- requested by: {inp.requested_by}" + (" (hotfix)" if inp.hotfix else ""),
+    ]
+    return "\n".join(lines)
+
+
 @dataclass
 class Started:
     workflow_id: str
@@ -143,6 +162,8 @@ async def start(client: Client, inp: PromotionInput) -> Started:
             ),
             SearchAttributePair(SearchAttributeKey.for_keyword("RollwayCommit"), inp.commit),
             SearchAttributePair(SearchAttributeKey.for_keyword("RollwayStage"), "pending"),
+            # Set here so the workflow knows the namespace has it; upserted at the end.
+            SearchAttributePair(SearchAttributeKey.for_keyword("RollwayOutcome"), "running"),
         ]
     )
     try:
@@ -159,6 +180,8 @@ async def start(client: Client, inp: PromotionInput) -> Started:
                 "requested_by": inp.requested_by,
             },
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=summary(inp),
+            static_details=details(inp),
         )
     except RPCError as e:
         raise UserError(f"could not start {wid}: {e.message}") from None

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from rollway import stack
 from rollway.platform.local.supervisor import HAProxySupervisor
-from tests.chaos import harness
-from tests.chaos.harness import ChaosStack
-from tests.conftest import require_binary
+from tests.support import chaos as harness
+from tests.support.binaries import require_binary
+from tests.support.chaos import ChaosStack
 from workers.main import build_worker, connect
 
 # v2: good. v3: 10 % errors (releases/v3.json). v7: good, a second candidate.
@@ -55,7 +56,7 @@ async def _stack(home: Path, artifacts: Path, worker_process: bool) -> AsyncIter
             up = asyncio.create_task(asyncio.to_thread(harness.start_stack, home))
             # A worker process takes seconds to import: start it as soon as Temporal
             # listens, while Prometheus and HAProxy are still starting.
-            while (addr := harness.stack.temporal_address(home)) is None and not up.done():
+            while (addr := stack.temporal_address(home)) is None and not up.done():
                 await asyncio.sleep(0.1)
             if addr is None:
                 await up  # raises why the stack did not start

@@ -14,15 +14,18 @@ import os
 import signal
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
+from rollway import stack
 from rollway.models import ActionInput, ApprovalInput, Outcome, PromotionResult
 from rollway.platform.local.haproxy import HAProxy
-from tests.chaos import harness
-from tests.chaos.harness import PRODUCTION, ChaosStack, Load
+from rollway.spec import PipelineSpec
+from tests.support import chaos as harness
+from tests.support.chaos import PRODUCTION, ChaosStack, Load
 from workflows.promotion import PromotionWorkflow
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
@@ -30,18 +33,18 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 CASE_BUDGET = 150.0  # seconds; every case is bounded by asyncio, not by a signal
 
 
-def _frontend(cs: ChaosStack, spec: harness.PipelineSpec) -> str:
+def _frontend(cs: ChaosStack, spec: PipelineSpec) -> str:
     url = harness.platform(cs.home, spec).status(PRODUCTION).frontend_url
     assert url is not None
     return url
 
 
-def _served(cs: ChaosStack, spec: harness.PipelineSpec) -> dict[str, int]:
+def _served(cs: ChaosStack, spec: PipelineSpec) -> dict[str, int]:
     return harness.platform(cs.home, spec).haproxy.weights("demo.production")
 
 
 async def test_worker_sigkill_mid_soak_a_new_worker_resumes(
-    chaos_process: ChaosStack, artifacts: harness.Path
+    chaos_process: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos_process
     spec = harness.chaos_pipeline(artifacts, [(20, 8), (50, 4)])
@@ -90,7 +93,7 @@ def _production(cs_calls: list[harness.Call], name: str) -> harness.Call:
 
 
 async def test_temporal_killed_and_restarted_mid_canary_the_promotion_continues(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos
     spec = harness.chaos_pipeline(artifacts, [(20, 8), (50, 4)])
@@ -106,7 +109,7 @@ async def test_temporal_killed_and_restarted_mid_canary_the_promotion_continues(
         harness.kill_group(cs.part_pid("temporal"))
         killed = time.monotonic()
         await asyncio.sleep(3.0)  # the server is gone: timers, polls and queries wait
-        await asyncio.to_thread(harness.stack.up, cs.home, worker=False)
+        await asyncio.to_thread(stack.up, cs.home, worker=False)
         down_s = time.monotonic() - killed
         assert cs.part_port("temporal") == port, "restarted on another port"
         result = await harness.finish(h, 120)
@@ -130,7 +133,7 @@ async def test_temporal_killed_and_restarted_mid_canary_the_promotion_continues(
 
 
 async def test_prometheus_killed_and_restarted_never_promotes_without_a_passing_analysis(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos
     spec = harness.chaos_pipeline(artifacts, [(20, 6), (50, 4)])
@@ -148,7 +151,7 @@ async def test_prometheus_killed_and_restarted_never_promotes_without_a_passing_
         # Longer than the step's remaining soak: the soak ends while metrics are missing.
         await asyncio.sleep(8.0)
         held = await harness.state_of(h)
-        await asyncio.to_thread(harness.stack.up, cs.home, worker=False)
+        await asyncio.to_thread(stack.up, cs.home, worker=False)
         restarted = time.time()
         assert cs.part_port("prometheus") == port, "restarted on another port"
         result = await harness.finish(h, 120)
@@ -190,11 +193,11 @@ async def test_prometheus_killed_and_restarted_never_promotes_without_a_passing_
 
 
 def _passed(c: harness.Call) -> bool:
-    return c.outcome == "completed" and bool(c.result) and c.result["status"] == "pass"
+    return c.outcome == "completed" and c.result is not None and c.result["status"] == "pass"
 
 
 async def test_haproxy_master_killed_mid_canary_traffic_comes_back(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos
     spec = harness.chaos_pipeline(artifacts, [(20, 8), (50, 4)])
@@ -278,7 +281,7 @@ def _staging_window(cs_calls: list[harness.Call]) -> tuple[float, float]:
 
 
 async def test_two_promotions_of_one_service_started_at_once_end_consistent(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos
     spec = harness.chaos_pipeline(artifacts, [(20, 4)])
@@ -342,7 +345,7 @@ async def test_two_promotions_of_one_service_started_at_once_end_consistent(
 
 
 async def test_abort_during_promote_reports_what_the_platform_serves(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos
     spec = harness.chaos_pipeline(artifacts, [(20, 4)])
@@ -363,6 +366,7 @@ async def test_abort_during_promote_reports_what_the_platform_serves(
     cs_calls = await harness.calls(h)
     completed = harness.assert_no_step_twice(cs_calls)
     state = result.state
+    assert state is not None
     promote = _production(cs_calls, "promote")
     # When the server recorded the abort, against when promote ran (history times).
     aborted = next(t for name, t in await harness.signals(h) if name == "abort")
@@ -398,7 +402,7 @@ async def test_abort_during_promote_reports_what_the_platform_serves(
 
 
 async def test_rollback_that_fails_then_succeeds_shows_stuck_then_rolled_back(
-    chaos: ChaosStack, artifacts: harness.Path
+    chaos: ChaosStack, artifacts: Path
 ) -> None:
     cs = chaos
     spec = harness.chaos_pipeline(artifacts, [(20, 60)])
@@ -439,6 +443,7 @@ async def test_rollback_that_fails_then_succeeds_shows_stuck_then_rolled_back(
         c.attempt - 1 for c in rollbacks if c.outcome == "completed"
     )
     state = result.state
+    assert state is not None
     harness.figures(
         "rollback fails N times then succeeds",
         outcome=result.outcome.value,

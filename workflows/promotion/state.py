@@ -11,6 +11,7 @@ with workflow.unsafe.imports_passed_through():
 
 STAGE_KEY = SearchAttributeKey.for_keyword("RollwayStage")
 SERVICE_KEY = SearchAttributeKey.for_keyword("RollwayService")
+OUTCOME_KEY = SearchAttributeKey.for_keyword("RollwayOutcome")
 MAX_ANALYSES = 20
 MAX_TIMELINE = 300  # entries kept: the first (how it started) and the newest
 MAX_AUDIT = 200
@@ -50,6 +51,16 @@ class StateKeeper:
         # unknown attribute fails the workflow task (and the time-skipping server knows none).
         if workflow.info().typed_search_attributes.get(SERVICE_KEY) is not None:
             workflow.upsert_search_attributes([STAGE_KEY.value_set(stage.value)])
+
+    def record_outcome(self) -> None:
+        """Upsert `RollwayOutcome` so the UI's list tells promoted from rolled back.
+
+        Only when the starter set it (to `running`): that proves the namespace knows
+        the attribute, so a namespace registered before it existed never sees a
+        failing workflow task at the very end of a promotion.
+        """
+        if workflow.info().typed_search_attributes.get(OUTCOME_KEY) is not None:
+            workflow.upsert_search_attributes([OUTCOME_KEY.value_set(self.state.outcome.value)])
 
     def record_analysis(self, result: AnalysisResult) -> None:
         canary = self.state.canary

@@ -70,6 +70,9 @@ class PromotionWorkflow:
             await p.release.leave()
         p.state.finished_at = workflow.now()
         p.keeper.enter(Stage.DONE, f"{p.state.outcome.value}: {p.state.reason}")
+        # The outcome as a search attribute (a new command) came after the first histories.
+        if workflow.patched("outcome-search-attribute"):
+            p.keeper.record_outcome()
         await archive(p)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PromotionResult(

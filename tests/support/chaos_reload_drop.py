@@ -1,6 +1,6 @@
 """Reproduce: a HAProxy reload drops production keep-alive requests now and then.
 
-    uv run python -m tests.chaos.reproduce_reload_drop ARTIFACTS_DIR [RELOADS] [RPS]
+    uv run python -m tests.support.chaos_reload_drop ARTIFACTS_DIR [RELOADS] [RPS]
 
 ARTIFACTS_DIR holds built demo versions (`v1/` from examples/demo/build.sh). v1 serves
 production behind the local platform's HAProxy with real load; then RELOADS new

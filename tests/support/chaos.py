@@ -1,7 +1,7 @@
 """The chaos harness: a real local stack per test, a worker in its own process group,
 real HTTP load, and the checks every case makes on the recorded history.
 
-Kept inside tests/chaos (no imports from other test modules): the stack comes from
+Shared by tests/chaos (no imports from test modules): the stack comes from
 `rollway.stack.up` (the code `rollway up` runs), the worker is `python -m workers.main`
 started here as a separate OS process so it can be SIGKILLed, and the load is
 `examples/demo/loadgen.py`. Everything started is killed by process group in a
