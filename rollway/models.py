@@ -16,7 +16,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from rollway.fields import Person, Text
-from rollway.metrics.spec import AnalysisSpec, MetricCheck
+from rollway.metrics.results import (
+    AnalysisInput,
+    AnalysisResult,
+    AnalysisSegment,
+    MetricResult,
+)
+from rollway.metrics.spec import MetricCheck
 from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
 from rollway.release_control import AuditEntry
@@ -119,50 +125,6 @@ class ApprovalRecord(BaseModel):
     at: datetime
     decision: Literal["approve", "reject"]
     comment: str = ""
-
-
-MetricStatus = Literal["pass", "fail", "inconclusive", "error"]
-
-
-class MetricResult(BaseModel):
-    """One metric at one analysis: its value, its bound, and why it passed or not."""
-
-    name: str
-    status: MetricStatus
-    value: float | None = None
-    min: float | None = None
-    max: float | None = None
-    samples: float | None = None
-    baseline: float | None = Field(default=None, description="The stable version's value.")
-    query: str = ""
-    message: str = ""
-    method: str = Field(
-        default="threshold", description="How it was judged: threshold, sequential, kayenta."
-    )
-    statistic: float | None = Field(
-        default=None, description="The test statistic: e-value (sequential), score (kayenta)."
-    )
-    threshold: float | None = Field(
-        default=None, description="What the statistic is compared with (e.g. 1/alpha)."
-    )
-
-
-class AnalysisResult(BaseModel):
-    at: datetime | None = None
-    weight: int = 0
-    status: MetricStatus
-    metrics: list[MetricResult] = Field(default_factory=list)
-    message: str = ""
-    judge: str = Field(default="threshold", description="threshold, sequential or kayenta.")
-    e_value: float | None = Field(
-        default=None, description="Sequential judge: the combined e-value (roll back at 1/alpha)."
-    )
-    score: float | None = Field(default=None, description="Kayenta judge: the 0-100 score.")
-    no_traffic: bool = Field(
-        default=False,
-        description="Neither the canary nor the stable served a request in the last interval: "
-        "the platform may be down (hold and alert, this is not 'no data yet').",
-    )
 
 
 class CanaryState(BaseModel):
@@ -320,30 +282,6 @@ class SmokeInput(BaseModel):
 class SmokeResult(BaseModel):
     passed: bool
     results: list[str]
-
-
-class AnalysisSegment(BaseModel):
-    """One traffic step of a canary: its weight (%) from `started_at` until the next step."""
-
-    weight: int = Field(ge=0, le=100)
-    started_at: datetime
-
-
-class AnalysisInput(BaseModel):
-    target: Target
-    environment: EnvironmentSpec
-    canary_version: str
-    stable_version: str | None
-    weight: int
-    analysis: AnalysisSpec
-    window_s: float = Field(description="How far back each query looks, in seconds.")
-    segments: list[AnalysisSegment] = Field(
-        default_factory=list,
-        description="This canary's traffic steps so far, oldest first, the current one last.",
-    )
-    canary_started_at: datetime | None = Field(
-        default=None, description="When the canary first got traffic (sequential judge)."
-    )
 
 
 class ResolveImageInput(BaseModel):

@@ -131,6 +131,7 @@ class Started:
     workflow_id: str
     run_id: str | None
     attached: bool
+    running_version: str | None = None  # what the attached promotion really promotes
 
 
 async def start(client: Client, inp: PromotionInput) -> Started:
@@ -146,10 +147,13 @@ async def start(client: Client, inp: PromotionInput) -> Started:
 
     wid = workflow_id(inp.service, inp.commit)
     running_run: str | None = None
+    running_version: str | None = None
     try:
         desc = await client.get_workflow_handle(wid).describe()
         if desc.status == WorkflowExecutionStatus.RUNNING:
             running_run = desc.run_id
+            version = await desc.memo_value("version", None)
+            running_version = version if isinstance(version, str) else None
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
             raise UserError(f"cannot describe {wid}: {e.message}") from None
@@ -186,16 +190,23 @@ async def start(client: Client, inp: PromotionInput) -> Started:
     except RPCError as e:
         raise UserError(f"could not start {wid}: {e.message}") from None
     run_id = handle.result_run_id
-    return Started(wid, run_id, attached=running_run is not None and run_id == running_run)
+    attached = running_run is not None and run_id == running_run
+    return Started(wid, run_id, attached=attached, running_version=running_version)
 
 
 def announce(s: Started, inp: PromotionInput) -> None:
     verb = "attached to running promotion" if s.attached else "started promotion"
+    version = s.running_version if s.attached and s.running_version else inp.version
     console = out()
     console.print(
         f"[green]{verb}[/green] [bold]{s.workflow_id}[/bold] "
-        f"({escape(inp.service)} {escape(inp.version)} at {inp.commit[:12]})"
+        f"({escape(inp.service)} {escape(version)} at {inp.commit[:12]})"
     )
+    if s.attached and s.running_version and s.running_version != inp.version:
+        console.print(
+            f"  [yellow]commit {inp.commit[:12]} is already being promoted as "
+            f"{escape(s.running_version)}, not {escape(inp.version)}[/yellow]"
+        )
     if link := workflow_link(s.workflow_id):
         console.print(f"  UI: {link}")
     console.print(f"  follow it: rollway status {s.workflow_id} --watch")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
+from rollway.metrics.results import AnalysisResult, MetricResult, MetricStatus
 from rollway.metrics.spec import MetricCheck
-from rollway.models import AnalysisResult, MetricResult, MetricStatus
 
 Z_NOISE = 1.645
 """One-sided 95 % normal quantile: a share must break its bound beyond this noise to fail."""

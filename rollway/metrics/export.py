@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from rollway.models import AnalysisInput, AnalysisResult
+from rollway.metrics.results import AnalysisInput, AnalysisResult
 
 _TARGET = ("service", "environment", "version")
 _METRIC = (*_TARGET, "metric")

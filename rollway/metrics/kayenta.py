@@ -22,9 +22,9 @@ from rollway.judge import (
     kayenta_judge,
 )
 from rollway.metrics.prometheus import MetricsProvider
+from rollway.metrics.results import MetricResult, MetricStatus
 from rollway.metrics.spec import KayentaMetric, KayentaSpec
 from rollway.metrics.templates import TEMPLATES, render
-from rollway.models import MetricResult, MetricStatus
 
 SCORE_NAME = "kayenta-score"
 

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from rollway.metrics.analysis import combine, judge_value
 from rollway.metrics.kayenta import run_kayenta, window_start
 from rollway.metrics.prometheus import MetricQueryError, MetricsProvider
+from rollway.metrics.results import AnalysisInput, AnalysisResult, MetricResult
 from rollway.metrics.sequential import run_sequential, windows
 from rollway.metrics.spec import BaselineMode, MetricCheck
 from rollway.metrics.templates import COUNT_SOURCES, TEMPLATES, fill, render
-from rollway.models import AnalysisInput, AnalysisResult, MetricResult
 from rollway.platform.labels import backend_name, server_name
 
 

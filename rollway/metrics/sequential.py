@@ -28,9 +28,9 @@ from rollway.judge import (
 )
 from rollway.judge.sequential import histogram_quantile
 from rollway.metrics.prometheus import MetricsProvider
+from rollway.metrics.results import AnalysisSegment, MetricResult, MetricStatus
 from rollway.metrics.spec import SequentialSpec
 from rollway.metrics.templates import COUNT_SOURCES, HISTOGRAM_SOURCES, render
-from rollway.models import AnalysisSegment, MetricResult, MetricStatus
 
 ERRORS_NAME = "sequential-errors"
 LATENCY_NAME = "sequential-latency"

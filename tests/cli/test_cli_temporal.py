@@ -40,6 +40,23 @@ async def test_promote_starts_then_attaches(
     again = await promote(cli, worker, pipeline(), commit)
     assert again.exit_code == 0, again.output
     assert f"attached to running promotion {wid}" in flat(again)
+    # Asked with another label: it says what really runs, not what was asked.
+    other = await cli(
+        "promote",
+        "--service",
+        "demo",
+        "--version",
+        "v9",
+        "--commit",
+        commit,
+        "--pipeline",
+        str(pipeline()),
+        "--by",
+        "ci-bot",
+    )
+    assert other.exit_code == 0, other.output
+    assert f"attached to running promotion {wid} (demo v2 at {commit[:12]})" in flat(other)
+    assert "already being promoted as v2, not v9" in flat(other)
     runs = [w async for w in dev_client.list_workflows(f'WorkflowId="{wid}"')]
     assert len({w.run_id for w in runs}) == 1
 

@@ -27,40 +27,26 @@ PLATFORM_CALL: dict[str, Any] = {
     "cancellation_type": ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }
 
+
 # A rollback must get through, but never silently forever: each escalation level has
 # bounded attempts and a schedule-to-close; between levels the state says
 # `rollback_stuck` with the last error; after the last one the promotion ends `failed`.
+def _rollback_level(first: timedelta, longest: timedelta, budget: timedelta) -> dict[str, Any]:
+    """Five attempts, backing off from `first` to `longest`, within `budget` in all."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=60),
+        "schedule_to_close_timeout": budget,
+        "heartbeat_timeout": timedelta(seconds=30),
+        "retry_policy": RetryPolicy(
+            initial_interval=first, maximum_interval=longest, maximum_attempts=5
+        ),
+    }
+
+
 ROLLBACK_LEVELS: list[dict[str, Any]] = [
-    {
-        "start_to_close_timeout": timedelta(seconds=60),
-        "schedule_to_close_timeout": timedelta(minutes=2),
-        "heartbeat_timeout": timedelta(seconds=30),
-        "retry_policy": RetryPolicy(
-            initial_interval=timedelta(milliseconds=500),
-            maximum_interval=timedelta(seconds=5),
-            maximum_attempts=5,
-        ),
-    },
-    {
-        "start_to_close_timeout": timedelta(seconds=60),
-        "schedule_to_close_timeout": timedelta(minutes=10),
-        "heartbeat_timeout": timedelta(seconds=30),
-        "retry_policy": RetryPolicy(
-            initial_interval=timedelta(seconds=10),
-            maximum_interval=timedelta(minutes=1),
-            maximum_attempts=5,
-        ),
-    },
-    {
-        "start_to_close_timeout": timedelta(seconds=60),
-        "schedule_to_close_timeout": timedelta(minutes=30),
-        "heartbeat_timeout": timedelta(seconds=30),
-        "retry_policy": RetryPolicy(
-            initial_interval=timedelta(minutes=1),
-            maximum_interval=timedelta(minutes=5),
-            maximum_attempts=5,
-        ),
-    },
+    _rollback_level(timedelta(milliseconds=500), timedelta(seconds=5), timedelta(minutes=2)),
+    _rollback_level(timedelta(seconds=10), timedelta(minutes=1), timedelta(minutes=10)),
+    _rollback_level(timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30)),
 ]
 
 # Executions before the `honest-failures` patch: retried without bound.
