@@ -46,3 +46,21 @@ def test_module_imports_no_client_library(module: str) -> None:
     loaded = set(json.loads(out))
     assert module.split(".")[0] in loaded  # the probe really imported it
     assert not loaded & set(CLIENTS), f"{module} loads {sorted(loaded & set(CLIENTS))}"
+
+
+def test_metrics_and_models_do_not_import_each_other() -> None:
+    """`rollway.models` re-exports the analysis payloads; metrics never imports models."""
+    import ast
+
+    offenders = []
+    paths = [
+        *(ROOT / "rollway" / "metrics").rglob("*.py"),
+        *(ROOT / "rollway" / "judge").rglob("*.py"),
+    ]
+    for path in sorted(paths):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "rollway.models":
+                offenders.append(str(path.relative_to(ROOT)))
+    assert (ROOT / "rollway" / "metrics" / "results.py").exists()
+    assert not offenders, offenders
