@@ -30,6 +30,8 @@ OPTIONAL = {
     "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION",
     "TEMPORAL_PROFILE",
     "TEMPORAL_CONFIG_FILE",
+    "ROLLWAY_STACK_WORKER",  # set only by `rollway up` for the local stack's worker
+    "ROLLWAY_TEMPORAL_UI",  # the CLI's link to the Web UI
 }
 
 

@@ -189,6 +189,8 @@ def chaos_pipeline(artifacts: Path, steps: list[tuple[int, float]]) -> PipelineS
         step.weight, step.soak = weight, timedelta(seconds=soak)
     a = spec.canary.analysis
     a.interval, a.initial_delay = timedelta(seconds=2), timedelta(seconds=2)
+    # Outages make analyses inconclusive for a while: hold, never pause for a human here.
+    a.inconclusive_limit = 60
     for m in a.metrics:
         m.min_samples = 10
         if m.name == "p99-latency":

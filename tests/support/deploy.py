@@ -19,7 +19,7 @@ COMPOSE = ROOT / "docker-compose.temporal.yml"
 WORKER_SERVICE = "rollway-worker"
 
 _ENV_READ = re.compile(
-    r"""(?:os\.environ\.get\(|os\.getenv\(|os\.environ\[)\s*["']((?:ROLLWAY|TEMPORAL)_[A-Z0-9_]+)["']"""
+    r"""(?:environ\.get\(|os\.getenv\(|environ\[)\s*["']((?:ROLLWAY|TEMPORAL)_[A-Z0-9_]+)["']"""
 )
 
 
