@@ -16,8 +16,8 @@ from tests.support.deploy import ROOT, run_validator
 
 GITHUB = ROOT / "examples/ci/github-actions.yml"
 GITLAB = ROOT / "examples/ci/gitlab-ci.yml"
-# Added by the CLI work of issue 12 (item 4) on another branch: drop them from this set
-# once it is merged, so the check covers them too.
+
+
 @pytest.mark.parametrize(
     ("schema", "path"),
     [("vendor.github-workflows", GITHUB), ("vendor.gitlab-ci", GITLAB)],
