@@ -96,10 +96,12 @@ _STALE_ENV = ("ROLLWAY_TEMPORAL_ADDRESS", "ROLLWAY_PROMETHEUS_URL", "TEMPORAL_AD
 def _port(recorded: object, preferred: int | None = None, linger: float = 15.0) -> int:
     """The recorded port when free, else `preferred` when free, else any free port.
 
-    A port nobody listens on may stay unbindable for a few seconds after its
-    server died (its connections are still closing): wait up to `linger` for it.
+    A port may stay unbindable for a moment after its server died (a SIGKILLed
+    process still listens until the kernel has torn it down; its connections are
+    still closing): wait up to `linger` for it. Only parts that are not running are
+    started, so whatever holds the port is on its way out, or a stranger.
     """
-    if isinstance(recorded, int) and 0 < recorded < 65536 and not port_open(recorded):
+    if isinstance(recorded, int) and 0 < recorded < 65536:
         deadline = time.monotonic() + linger
         while not bindable(recorded) and time.monotonic() < deadline:
             time.sleep(0.1)
