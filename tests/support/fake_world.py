@@ -51,6 +51,7 @@ class FakeWorld:
     verdicts: list[str] = field(default_factory=list)  # consumed one per analysis; then "pass"
     fail: dict[str, str] = field(default_factory=dict)  # activity name -> error message
     fail_times: dict[str, int] = field(default_factory=dict)  # name -> failures left (retryable)
+    fail_cause: dict[str, str] = field(default_factory=dict)  # name -> the OS error under `fail`
     scan_passed: bool = True
     groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
     promote_gate: asyncio.Event | None = None  # `promote` waits for it (an abort mid-call)
@@ -88,6 +89,10 @@ class FakeWorld:
 
     def _maybe_fail(self, name: str) -> None:
         if name in self.fail:
+            if name in self.fail_cause:  # as activities/errors.py wraps a platform's OS error
+                raise ApplicationError(
+                    self.fail[name], type="PlatformError", non_retryable=True
+                ) from ConnectionRefusedError(self.fail_cause[name])
             raise ApplicationError(self.fail[name], non_retryable=True)
         if self.fail_times.get(name, 0) > 0:
             self.fail_times[name] -= 1

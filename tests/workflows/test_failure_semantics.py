@@ -20,6 +20,7 @@ async def test_rollback_that_fails_for_good_ends_failed_with_the_real_traffic(
 ) -> None:
     world = FakeWorld(verdicts=["fail", "fail"])
     world.fail["rollback"] = "HAProxy runtime API refused the weight"
+    world.fail_cause["rollback"] = "[Errno 111] Connection refused"
     async with running(ts_client, world, pipeline()) as h:
         await wait_until(h, lambda s: s.stage == Stage.APPROVAL)
         await h.signal("approve", ApprovalInput(by="alice"))
@@ -28,7 +29,11 @@ async def test_rollback_that_fails_for_good_ends_failed_with_the_real_traffic(
     assert state is not None
     assert result.outcome == Outcome.FAILED
     assert "rollback of demo/production failed after every retry" in result.reason
-    assert "HAProxy runtime API refused the weight" in result.reason
+    # The whole story, not only the innermost error: what failed, why, and the OS's word.
+    assert (
+        "PlatformError: HAProxy runtime API refused the weight: "
+        "ConnectionRefusedError: [Errno 111] Connection refused (not retryable)"
+    ) in result.reason
     assert "canary still serves traffic (demo/production v2 at 5%)" in result.reason
     assert state.stage == Stage.DONE
     assert state.traffic == {"demo/production": {"v1": 95, "v2": 5}}

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass, field
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import (
@@ -32,11 +33,38 @@ class Stop(Exception):
         self.reason = reason
 
 
-def cause(err: BaseException) -> str:
-    """The innermost message of an activity failure."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return str(err)
+def cause(err: BaseException, limit: int = 600) -> str:
+    """An activity failure's whole story, outermost first: `what: why: root cause`.
+
+    Temporal wraps the activity's exception (and the exceptions it was raised
+    from) in an `ActivityError` whose own text is only "Activity task failed";
+    that wrapper is skipped, but how its retries ended is kept ("retries
+    exhausted", "timed out"), as is every distinct message along the chain.
+    """
+    parts: list[str] = []
+    ending = ""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, ActivityError):
+            ending = _RETRY_ENDINGS.get(seen.retry_state, "") if seen.retry_state else ending
+        else:
+            text = str(seen).strip() or type(seen).__name__
+            if isinstance(seen, ApplicationError) and seen.type and seen.type not in text:
+                text = f"{seen.type}: {text}"
+            if not any(text in earlier for earlier in parts):
+                parts.append(text)
+        seen = seen.__cause__
+    story = ": ".join(parts) or str(err)
+    if ending:
+        story = f"{story} ({ending})"
+    return story if len(story) <= limit else story[: limit - 1] + "…"
+
+
+_RETRY_ENDINGS = {
+    RetryState.MAXIMUM_ATTEMPTS_REACHED: "retries exhausted",
+    RetryState.TIMEOUT: "gave up: retry time limit reached",
+    RetryState.NON_RETRYABLE_FAILURE: "not retryable",
+}
 
 
 @dataclass
