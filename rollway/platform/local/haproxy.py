@@ -132,6 +132,10 @@ class HAProxy:
             "  timeout server 60s",
             "  retries 3",
             "  option redispatch",
+            # On a reload the old worker answers the next request of an idle keep-alive
+            # connection (with `Connection: close`) instead of closing it under the client,
+            # which dropped about 1 request in 1,400 while reloads happened.
+            "  option idle-close-on-response",
             "  balance roundrobin",
             "frontend rollway_metrics",
             f"  bind 127.0.0.1:{self.metrics_port}",
@@ -189,10 +193,14 @@ class HAProxy:
         tmp = self.cfg.with_suffix(".new")
         tmp.write_text(text)
         check = subprocess.run(
-            [haproxy_binary(), "-c", "-q", "-f", str(tmp)], capture_output=True, text=True
+            [haproxy_binary(), "-c", "-f", str(tmp)], capture_output=True, text=True
         )
         if check.returncode != 0:
-            raise PlatformError(f"generated haproxy config is invalid: {check.stderr.strip()}")
+            alerts = [ln for ln in check.stderr.splitlines() if "[ALERT]" in ln]
+            raise PlatformError(
+                f"generated haproxy config {tmp} is invalid: "
+                + ("; ".join(alerts) or check.stderr.strip() or check.stdout.strip())
+            )
         tmp.replace(self.cfg)
         if self.master_pid() is None:
             self._start()
