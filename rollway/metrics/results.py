@@ -81,3 +81,9 @@ class AnalysisInput(BaseModel):
     canary_started_at: datetime | None = Field(
         default=None, description="When the canary first got traffic (sequential judge)."
     )
+    canary_instance: str | None = Field(
+        default=None,
+        description="The platform's name for the canary build when it is not the label's "
+        "(a rebuild of the stable label runs beside it); None: the label.",
+    )
+    stable_instance: str | None = Field(default=None, description="The same for the stable build.")

@@ -20,7 +20,7 @@ from rollway.metrics.results import AnalysisInput, AnalysisResult, MetricResult
 from rollway.metrics.sequential import run_sequential, windows
 from rollway.metrics.spec import BaselineMode, MetricCheck
 from rollway.metrics.templates import COUNT_SOURCES, TEMPLATES, fill, render
-from rollway.platform.labels import backend_name, server_name
+from rollway.platform.labels import backend_name, build_label, server_name
 
 
 def query_variables(inp: AnalysisInput) -> dict[str, str]:
@@ -30,12 +30,12 @@ def query_variables(inp: AnalysisInput) -> dict[str, str]:
     return inp.analysis.variables | {
         "service": inp.target.service,
         "environment": inp.target.environment,
-        "version": inp.canary_version,
-        "stable": inp.stable_version or "",
+        "version": build_label(inp.canary_version, inp.canary_instance),
+        "stable": build_label(inp.stable_version or "", inp.stable_instance),
         "interval": f"{max(1, round(inp.window_s))}s",
         "proxy": backend_name(inp.target),
-        "server": server_name(inp.canary_version),
-        "stable_server": server_name(inp.stable_version or ""),
+        "server": inp.canary_instance or server_name(inp.canary_version),
+        "stable_server": inp.stable_instance or server_name(inp.stable_version or ""),
         "workload": f"{inp.target.service}-canary",
         "stable_workload": inp.target.service,
         "namespace": str(namespace),

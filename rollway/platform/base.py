@@ -71,6 +71,11 @@ class VersionStatus(BaseModel):
         default=None, description="Direct address of this version, bypassing the splitter."
     )
     message: str = ""
+    instance: str = Field(
+        default="",
+        description="The platform's name for this build where traffic and metrics are split "
+        "by it (local: the HAProxy server); differs from `version` when two builds share a label.",
+    )
 
 
 class DeploymentStatus(BaseModel):

@@ -29,3 +29,11 @@ def backend_name(target: Target) -> str:
 def server_name(version: str) -> str:
     """HAProxy server name (Prometheus `server` label) of a version."""
     return re.sub(r"[^A-Za-z0-9_.:-]", "_", version)
+
+
+def build_label(version: str, instance: str | None) -> str:
+    """The `version` label of one build's own metrics: the label, unless a rebuild of that
+    label runs beside it under a name of its own (the local platform's `instance`)."""
+    if instance and instance != server_name(version):
+        return instance
+    return version

@@ -58,6 +58,7 @@ class FakeWorld:
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
+    canary_artifact: dict[str, str] = field(default_factory=dict)
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -80,7 +81,12 @@ class FakeWorld:
             if stable
             else None,
             canary=VersionStatus(
-                version=canary, role="canary", ready=True, weight=w, endpoint="http://canary"
+                version=canary,
+                role="canary",
+                ready=True,
+                weight=w,
+                endpoint="http://canary",
+                artifact=self.canary_artifact.get(env, ""),
             )
             if canary
             else None,
@@ -122,8 +128,11 @@ class FakeWorld:
             world.calls.append(f"deploy:{env}")
             world.writes.append(("deploy", env, inp.version))
             world._maybe_fail(f"deploy:{env}")
-            if world.stable.get(env, world.stable.get(inp.target.environment)) != inp.version:
+            stable = world.stable.get(env, world.stable.get(inp.target.environment))
+            built_from = world.stable_artifact.get(env, "")
+            if stable != inp.version or built_from not in ("", inp.artifact):  # a new build
                 world.canary[env] = inp.version
+                world.canary_artifact[env] = inp.artifact
                 world.weight[env] = 0
             return world.status(inp.target)
 
@@ -151,6 +160,7 @@ class FakeWorld:
             world.writes.append(("promote", env, world.canary.get(env, "")))
             if env in world.canary:
                 world.stable[env] = world.canary.pop(env)
+                world.stable_artifact[env] = world.canary_artifact.pop(env, "")
                 world.weight[env] = 0
             return world.status(inp.target)
 
@@ -160,6 +170,7 @@ class FakeWorld:
             world.calls.append(f"rollback:{env}")
             world._maybe_fail("rollback")
             world.canary.pop(env, None)
+            world.canary_artifact.pop(env, None)
             world.weight[env] = 0
             return world.status(inp.target)
 

@@ -100,8 +100,26 @@ async def test_same_label_other_artifact_is_a_new_release_not_already_stable(
         await wait_until(h, lambda s: s.stage == Stage.APPROVAL)
         await h.signal("approve", ApprovalInput(by="alice"))
         result = await h.result()
-    assert result.outcome == Outcome.FAILED  # not "promoted: v2 is already the stable version"
-    assert "built from another artifact (/artifacts/v2-0ldc0mm1t)" in result.reason
-    assert "is a new release" in result.reason
-    assert result.state is not None and result.state.stable_version == "v2"
+    # Not "promoted: v2 is already the stable version" while the old build keeps serving:
+    # the rebuild gets a canary of its own, ramps and replaces the old build.
+    assert result.outcome == Outcome.PROMOTED, result.reason
+    assert ("deploy", "production", "v2") in world.writes
+    assert ("promote", "production", "v2") in world.writes
+    assert world.stable_artifact["production"] == "/artifacts/v2"
+    messages = [e.message for e in result.state.timeline] if result.state else []
+    assert any(
+        "built from another artifact (/artifacts/v2-0ldc0mm1t)" in m and "new release" in m
+        for m in messages
+    ), messages
+
+
+async def test_same_label_same_artifact_is_already_stable(ts_client: Client) -> None:
+    world = FakeWorld(stable={"staging": "v1", "production": "v2"})
+    world.stable_artifact["production"] = "/artifacts/v2"  # this very build
+    async with running(ts_client, world, pipeline(staging=None)) as h:
+        await wait_until(h, lambda s: s.stage == Stage.APPROVAL)
+        await h.signal("approve", ApprovalInput(by="alice"))
+        result = await h.result()
+    assert result.outcome == Outcome.PROMOTED
+    assert "v2 is already the stable version" in result.reason
     assert not [w for w in world.writes if w[0] == "deploy"]  # production untouched

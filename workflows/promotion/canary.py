@@ -64,7 +64,22 @@ async def _wave(p: Promotion, env: PlatformInput, artifact: str) -> str | None:
     p.state.stable_version = before.stable.version if before.stable else None
     if wave is not None:
         wave.status, wave.version = "canary", p.state.stable_version
-    if p.state.stable_version == p.inp.version and before.canary is None:
+    rebuilt = (
+        before.stable is not None
+        and before.stable.artifact not in ("", artifact)
+        and p.state.stable_version == p.inp.version
+        and before.canary is None
+        # A rebuild of the stable label is a new release (it used to be refused).
+        and workflow.patched("distinct-builds")
+    )
+    if rebuilt:
+        assert before.stable is not None
+        p.keeper.log(
+            f"{p.inp.version} runs in {env.target.label()} built from another artifact "
+            f"({before.stable.artifact}): commit {p.inp.commit[:12]} is a new release of "
+            "that label and gets a canary of its own"
+        )
+    elif p.state.stable_version == p.inp.version and before.canary is None:
         if p.honest:
             same_release(p, before, artifact)
         p.flags.promoted_reason = f"{p.inp.version} is already the stable version"
@@ -73,6 +88,10 @@ async def _wave(p: Promotion, env: PlatformInput, artifact: str) -> str | None:
         return None
     previous = p.state.stable_version
     status = await deploy(p, env, artifact)
+    p.flags.instances = (
+        status.canary.instance if status.canary else "",
+        status.stable.instance if status.stable else "",
+    )
     if status.stable is None:
         p.keeper.log("no stable version yet: the first version goes straight to 100%")
         await promote(p, env)
@@ -185,6 +204,8 @@ async def _analyse(p: Promotion, env: PlatformInput, interval: float) -> Analysi
         window_s=max(interval, 5.0),
         segments=list(segments),
         canary_started_at=segments[0].started_at if segments else None,
+        canary_instance=p.flags.instances[0] or None,
+        stable_instance=p.flags.instances[1] or None,
     )
     try:
         result: AnalysisResult = await workflow.execute_activity(

@@ -80,6 +80,7 @@ class Flags:
     halt_logged: str | None = None  # the incident last recorded as holding the canary
     promoted_reason: str = ""
     segments: list[AnalysisSegment] = field(default_factory=list)  # for the judge
+    instances: tuple[str, str] = ("", "")  # the platform's names of canary and stable builds
 
 
 class Promotion:

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
         WaveState,
         WeightInput,
     )
-    from rollway.platform.base import DeploymentStatus, Target
+    from rollway.platform.base import DeploymentStatus, Target, VersionStatus
     from workflows.promotion import options
     from workflows.promotion.calls import call, platform_input, rollback_target, undo
     from workflows.promotion.context import Promotion, Stop, cause
@@ -87,12 +87,10 @@ async def record_traffic(p: Promotion) -> None:
             p.keeper.log(f"{env.target.label()}: could not read what serves traffic: {cause(e)}")
             promoted_everywhere = False
             continue
-        p.state.traffic[env.target.label()] = {
-            v.version: v.weight for v in (status.stable, status.canary) if v is not None
-        }
+        p.state.traffic[env.target.label()] = traffic_of(status)
         if status.stable is not None:
             p.state.stable_version = status.stable.version
-        promoted_everywhere &= status.stable is not None and status.stable.version == p.inp.version
+        promoted_everywhere &= _runs_this_build(p, status.stable)
         if status.canary is not None and status.canary.weight > 0:
             stuck.append(f"{env.target.label()} {status.canary.version} at {status.canary.weight}%")
     if promoted_everywhere and p.state.outcome in (Outcome.ABORTED, Outcome.ROLLED_BACK):
@@ -101,3 +99,18 @@ async def record_traffic(p: Promotion) -> None:
     elif stuck:
         p.state.outcome = Outcome.FAILED
         p.state.reason = f"canary still serves traffic ({', '.join(stuck)}): {p.state.reason}"
+
+
+def traffic_of(status: DeploymentStatus) -> dict[str, int]:
+    """Weight per version; two builds of one label are told apart by the platform's names."""
+    serving = [v for v in (status.stable, status.canary) if v is not None]
+    same_label = len({v.version for v in serving}) < len(serving)
+    return {(v.instance or v.role) if same_label else v.version: v.weight for v in serving}
+
+
+def _runs_this_build(p: Promotion, stable: VersionStatus | None) -> bool:
+    """The stable is this promotion's build: its label and, where known, its instance."""
+    if stable is None or stable.version != p.inp.version:
+        return False
+    canary_instance = p.flags.instances[0]
+    return not canary_instance or not stable.instance or stable.instance == canary_instance

@@ -9,12 +9,13 @@ every running version through file-based discovery.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 import time
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rollway.home import file_lock, free_port, read_json, server_port, write_json
 from rollway.platform.base import (
@@ -25,7 +26,7 @@ from rollway.platform.base import (
     Target,
     VersionStatus,
 )
-from rollway.platform.labels import backend_name, server_name
+from rollway.platform.labels import backend_name, build_label, server_name
 from rollway.platform.local import processes, supervisor
 from rollway.platform.local.haproxy import BackendEntry, HAProxy
 from rollway.platform.local.processes import ProcessRef
@@ -40,6 +41,16 @@ class RunningVersion(BaseModel):
     weight: int
     process: ProcessRef
     argv: list[str]
+    instance: str = Field(
+        default="",
+        description="HAProxy server name (Prometheus `server` label); empty in state files "
+        "written before builds were named: the version label then.",
+    )
+
+    @property
+    def name(self) -> str:
+        """What HAProxy and Prometheus call this build."""
+        return self.instance or server_name(self.version)
 
 
 class TargetState(BaseModel):
@@ -86,7 +97,7 @@ class LocalPlatform:
                 "labels": {
                     "service": target.service,
                     "environment": target.environment,
-                    "version": v.version,
+                    "version": build_label(v.version, v.instance),
                 },
             }
             for v in (state.stable, state.canary)
@@ -115,22 +126,18 @@ class LocalPlatform:
         be = backend_name(target)
         cmds = []
         if state.canary is not None:
-            cmds.append(
-                f"set server {be}/{server_name(state.canary.version)} weight {canary_weight}"
-            )
+            cmds.append(f"set server {be}/{state.canary.name} weight {canary_weight}")
             state.canary.weight = canary_weight
         if state.stable is not None:
             stable_weight = 100 - canary_weight if state.canary is not None else 100
-            cmds.append(
-                f"set server {be}/{server_name(state.stable.version)} weight {stable_weight}"
-            )
+            cmds.append(f"set server {be}/{state.stable.name} weight {stable_weight}")
             state.stable.weight = stable_weight
         if cmds:
             self.haproxy.command(*cmds)
 
     def _retire(self, target: Target, v: RunningVersion, drain: bool) -> None:
         """Take a version out of HAProxy and stop its process."""
-        be, srv = backend_name(target), server_name(v.version)
+        be, srv = backend_name(target), v.name
         with contextlib.suppress(PlatformError):  # already gone
             self.haproxy.command(f"set server {be}/{srv} weight 0")
         if drain:
@@ -152,7 +159,8 @@ class LocalPlatform:
             artifact=v.artifact,
             ready=ok and _healthy(v.port, self.run.health_path),
             available=1 if ok else 0,
-            weight=live.get(server_name(v.version), v.weight),
+            weight=live.get(v.name, v.weight),
+            instance=v.name,
             endpoint=f"http://127.0.0.1:{v.port}",
             message="" if ok else f"process {v.process.pid} is not running (log: {v.process.log})",
         )
@@ -169,7 +177,9 @@ class LocalPlatform:
             frontend_url=f"http://127.0.0.1:{state.frontend_port}",
         )
 
-    def _start_version(self, target: Target, version: str, artifact: str) -> RunningVersion:
+    def _start_version(
+        self, target: Target, version: str, artifact: str, instance: str
+    ) -> RunningVersion:
         port = free_port()
         subst = {
             "artifact": artifact,
@@ -189,7 +199,7 @@ class LocalPlatform:
             }
         )
         cwd = artifact if Path(artifact).is_dir() else str(self.home)
-        log = self.state_dir / "logs" / f"{backend_name(target)}.{server_name(version)}.log"
+        log = self.state_dir / "logs" / f"{backend_name(target)}.{instance}.log"
         try:
             ref = processes.spawn(argv, cwd=cwd, env=env, log=log)
         except OSError as e:
@@ -197,7 +207,13 @@ class LocalPlatform:
                 f"cannot start {target.label()} {version}: {e}", retryable=False
             ) from e
         return RunningVersion(
-            version=version, artifact=artifact, port=port, weight=0, process=ref, argv=argv
+            version=version,
+            artifact=artifact,
+            port=port,
+            weight=0,
+            process=ref,
+            argv=argv,
+            instance=instance,
         )
 
     # -- Platform ----------------------------------------------------------------
@@ -206,19 +222,18 @@ class LocalPlatform:
         target = request.target
         with self._lock(target):
             state = self._ensure_frontend(target)
-            if state.stable and state.stable.version == request.version and state.canary is None:
+            if _same_build(state.stable, request) and state.canary is None:
                 return self._status(target, state)  # already live: nothing to do
             if state.canary is not None:
-                if state.canary.version == request.version and processes.alive(
-                    state.canary.process
-                ):
+                if _same_build(state.canary, request) and processes.alive(state.canary.process):
                     return self._status(target, state)  # retried deploy
                 old, state.canary = state.canary, None
                 self._set_weights(target, state, 0)
                 self._retire(target, old, drain=False)
-            v = self._start_version(target, request.version, request.artifact)
+            instance = instance_name(request, taken=state.stable.name if state.stable else None)
+            v = self._start_version(target, request.version, request.artifact, instance)
             state.canary = v
-            srv = server_name(v.version)
+            srv = v.name
             be = backend_name(target)
             self._save(target, state)  # before HAProxy learns of it: a crash leaves no orphan
             self.haproxy.command(
@@ -311,6 +326,24 @@ class LocalPlatform:
 
     def status(self, target: Target) -> DeploymentStatus:
         return self._status(target, self._load(target))
+
+
+def _same_build(v: RunningVersion | None, request: DeployRequest) -> bool:
+    """The same label built from the same artifact (a rebuilt label is a new release)."""
+    return v is not None and v.version == request.version and v.artifact == request.artifact
+
+
+def instance_name(request: DeployRequest, taken: str | None) -> str:
+    """The version label, or label-<artifact digest> when another build holds that name.
+
+    A release is a commit, not a label: a rebuild of the running label gets a name
+    of its own in HAProxy and Prometheus, so the two builds never share a server.
+    """
+    name = server_name(request.version)
+    if name != taken:
+        return name
+    digest = hashlib.sha256(request.artifact.encode()).hexdigest()[:8]
+    return f"{name}-{digest}"
 
 
 def _find(state: TargetState | None, version: str) -> RunningVersion | None:

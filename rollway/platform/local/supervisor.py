@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 def backends(home: Path) -> list[BackendEntry]:
     """Every target's frontend and servers (with their last weights), from the state files."""
     # Imported here: platform imports this module.
-    from rollway.platform.labels import server_name
     from rollway.platform.local.platform import TargetState
 
     out = []
@@ -35,7 +34,7 @@ def backends(home: Path) -> list[BackendEntry]:
             continue
         st = TargetState.model_validate(data)
         servers = [
-            ServerEntry(name=server_name(v.version), port=v.port, weight=v.weight)
+            ServerEntry(name=v.name, port=v.port, weight=v.weight)
             for v in (st.stable, st.canary)
             if v is not None
         ]
