@@ -133,7 +133,7 @@ def test_service_process_gets_an_allow_listed_environment(
     run = RunSpec(command=["{python}", "-c", dump], env={"LOG_LEVEL": "debug"})
     platform = LocalPlatform(tmp_path / "home", run)
     version = platform._start_version(  # the spawn edge, without HAProxy
-        Target(service="demo", environment="staging"), "v2", str(tmp_path)
+        Target(service="demo", environment="staging"), "v2", str(tmp_path), "v2"
     )
     deadline = time.monotonic() + 20
     while not out.exists() or not out.read_text().endswith("}"):
