@@ -11,6 +11,7 @@ import asyncio
 from temporalio.client import Client
 
 from rollway.models import ActionInput, ApprovalInput, Outcome, Stage
+from tests.histories.record import save_history
 from tests.support.fake_world import FakeWorld
 from tests.support.promotions import pipeline, running, wait_until
 
@@ -100,6 +101,7 @@ async def test_same_label_other_artifact_is_a_new_release_not_already_stable(
         await wait_until(h, lambda s: s.stage == Stage.APPROVAL)
         await h.signal("approve", ApprovalInput(by="alice"))
         result = await h.result()
+        save_history(await h.fetch_history(), "timeskip-rebuilt-label-promoted")
     # Not "promoted: v2 is already the stable version" while the old build keeps serving:
     # the rebuild gets a canary of its own, ramps and replaces the old build.
     assert result.outcome == Outcome.PROMOTED, result.reason
