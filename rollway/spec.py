@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from rollway.durations import Duration, at_most
+from rollway.incidents.spec import IncidentsSpec
 from rollway.metrics.spec import AnalysisSpec
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
 from rollway.policy import ApprovalPolicy, ReleasePolicy
@@ -282,6 +283,11 @@ class PipelineSpec(SpecModel):
     canary: CanarySpec
     audit: AuditArchiveConfig | None = Field(
         default=None, description="Archive each finished promotion's record to S3."
+    )
+    incidents: IncidentsSpec | None = Field(
+        default=None,
+        description="Open an incident (GitHub issue, PagerDuty alert) when a promotion "
+        "rolls back or fails.",
     )
 
     @field_validator("service")

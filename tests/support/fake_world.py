@@ -15,7 +15,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.incidents import open_incident as real_open_incident
 from activities.release_control import ensure_release_control, read_release_control
+from rollway.incidents.report import OpenIncidentInput, OpenIncidentResult
 from rollway.models import (
     AnalysisInput,
     AnalysisResult,
@@ -236,6 +238,12 @@ class FakeWorld:
         async def load_groups(service: str) -> GroupDirectory:
             return GroupDirectory(groups=world.groups)
 
+        @activity.defn(name="open_incident")
+        async def open_incident(inp: OpenIncidentInput) -> OpenIncidentResult:
+            """The real activity (it only speaks HTTP to the sinks the pipeline names)."""
+            world.calls.append("open_incident")
+            return await asyncio.to_thread(real_open_incident, inp)
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -271,4 +279,5 @@ class FakeWorld:
             argocd_sync,
             resolve_image,
             archive_audit,
+            open_incident,
         ]

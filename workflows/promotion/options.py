@@ -94,3 +94,14 @@ def argocd_options(timeout: timedelta) -> dict[str, Any]:
         "heartbeat_timeout": timedelta(seconds=60),
         "retry_policy": RetryPolicy(maximum_attempts=3),
     }
+
+
+INCIDENT: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=6,
+    ),
+}
+"""Opening an incident: about two minutes of retries (every sink deduplicates), then a warning."""

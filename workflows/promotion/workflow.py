@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion.canary import canary
     from workflows.promotion.context import Promotion, Stop, cause
     from workflows.promotion.finish import record_traffic
+    from workflows.promotion.incidents import open_incident
     from workflows.promotion.scan import scan_gate
     from workflows.promotion.staging import staging
 
@@ -73,6 +74,9 @@ class PromotionWorkflow:
         # The outcome as a search attribute (a new command) came after the first histories.
         if workflow.patched("outcome-search-attribute"):
             p.keeper.record_outcome()
+        # Incidents out (GitHub, PagerDuty) came after the first histories.
+        if p.spec.incidents is not None and workflow.patched("incidents-out"):
+            await open_incident(p)
         await archive(p)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PromotionResult(
