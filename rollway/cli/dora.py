@@ -49,6 +49,17 @@ def human(seconds: float | None) -> str:
     return f"{s}s"
 
 
+def shown(metric: str, value: float | None) -> str:
+    """A target's value in its unit: `33.3%`, `14m`, `1.50/day`."""
+    if value is None:
+        return "-"
+    if metric == "change_failure_rate":
+        return f"{value:.1%}"
+    if metric.endswith("_s"):
+        return human(value)
+    return f"{value:.2f}/day"
+
+
 def _targets(m: GroupMetrics) -> str:
     if not m.targets:
         return "-"
@@ -85,7 +96,8 @@ def _row(t: Table, m: GroupMetrics) -> None:
 def _table(report: DoraReport) -> None:
     console = out()
     since = report.since.strftime("%Y-%m-%d %H:%M")
-    console.print(f"DORA metrics since {since} UTC ({report.window_days:.1f} days)")
+    window = human(report.window_days * 86400)
+    console.print(f"DORA metrics since {since} UTC (the last {window})")
     if not report.groups:
         console.print("no deployments in this window")
     else:
@@ -109,7 +121,8 @@ def _table(report: DoraReport) -> None:
             if c.status == "missed":
                 console.print(
                     f"[red]missed[/red] {escape(m.service)}/{escape(m.environment)}: {c.metric} "
-                    f"{c.value:.4g} should be {c.comparison} {c.target:.4g}"
+                    f"{shown(c.metric, c.value)} should be {c.comparison} "
+                    f"{shown(c.metric, c.target)}"
                 )
         if m.unrestored_since is not None:
             console.print(
