@@ -88,7 +88,7 @@ async def promote(
 
 async def finished_at(client: Client, workflow_id: str) -> datetime:
     handle = client.get_workflow_handle(workflow_id, result_type=PromotionResult)
-    result = await handle.result()
+    result: PromotionResult = await handle.result()
     assert result.state is not None and result.state.finished_at is not None
     return result.state.finished_at
 
