@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,14 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.core import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import workers.main
 from rollway import TASK_QUEUE
+from rollway.home import free_port
 from rollway.models import PromotionResult
 from tests.support.cli import Cli, end_running
 from tests.support.fake_world import FakeWorld
+from workers import dora_export
+from workers.dora_export import DoraCollector
+from workers.health import Health, serve
 
 PIPELINE = """\
 service: {service}
@@ -60,12 +67,12 @@ async def scripted(dev_env: WorkflowEnvironment) -> AsyncIterator[Scripted]:
             await end_running(dev_env.client, s.started)
 
 
-@pytest.fixture
-def cli(dev_env: WorkflowEnvironment, scripted: Scripted, tmp_path: Path) -> Cli:
+@pytest.fixture(scope="module")
+def cli(dev_env: WorkflowEnvironment, scripted: Scripted, tmp_path_factory: Any) -> Cli:
     return Cli(
         {
             "ROLLWAY_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-            "ROLLWAY_HOME": str(tmp_path / "home"),
+            "ROLLWAY_HOME": str(tmp_path_factory.mktemp("home")),
             "COLUMNS": "200",
         }
     )
@@ -106,11 +113,22 @@ async def dora_json(cli: Cli, service: str, runs: int) -> dict[str, Any]:
     raise AssertionError(f"visibility never listed {runs} runs: {doc}")
 
 
-async def test_dora_over_real_promotions(
-    cli: Cli, scripted: Scripted, dev_client: Client, tmp_path: Path
-) -> None:
+@dataclass
+class Ran:
+    """The module's promotions of one service of its own, as `promote -o json` reported them."""
+
+    service: str
+    committed: datetime
+    first: dict[str, Any]
+    bad: dict[str, Any]
+    fixed: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+async def ran(cli: Cli, scripted: Scripted, tmp_path_factory: Any) -> Ran:
+    """Promoted, rolled back by its analysis, promoted again, failed at build."""
     service = f"dora-{uuid.uuid4().hex[:8]}"
-    pipeline = tmp_path / f"{service}.yaml"
+    pipeline = tmp_path_factory.mktemp("pipelines") / f"{service}.yaml"
     pipeline.write_text(PIPELINE.format(service=service))
     world = scripted.world
     committed = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -132,7 +150,17 @@ async def test_dora_over_real_promotions(
     finally:
         del world.fail["build"]
     assert broken["outcome"] == "failed", broken
+    return Ran(service, committed, first, bad, fixed)
 
+
+async def test_dora_over_real_promotions(cli: Cli, ran: Ran, dev_client: Client) -> None:
+    service, committed, first, bad, fixed = (
+        ran.service,
+        ran.committed,
+        ran.first,
+        ran.bad,
+        ran.fixed,
+    )
     doc = await dora_json(cli, service, runs=4)
     (group,) = doc["groups"]
     assert (group["service"], group["environment"]) == (service, "production")
@@ -163,6 +191,56 @@ async def test_dora_over_real_promotions(
     assert table.exit_code == 1, table.output  # a target missed
     assert "2 ok / 1 failed" in table.output and "33.3%" in table.output
     assert "change_failure_rate 33.3% should be below 5.0%" in " ".join(table.output.split())
+
+
+def sample(body: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus text exposition."""
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+async def test_the_worker_exports_them_on_metrics(cli: Cli, ran: Ran, dev_client: Client) -> None:
+    await dora_json(cli, ran.service, runs=4)  # visibility lists every run by now
+    collector = DoraCollector(timedelta(hours=1))
+    REGISTRY.register(collector)
+    server = serve(free_port(), Health(), addr="127.0.0.1")
+    try:
+        await collector.refresh(dev_client)
+        read_once = collector.runs_read
+        assert read_once >= 4
+        url = f"http://127.0.0.1:{server.server_port}/metrics"
+        body = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+        text = body.decode()
+        key = {"service": ran.service, "environment": "production"}
+        assert sample(text, "rollway_dora_deployments", **key, result="success") == 2
+        assert sample(text, "rollway_dora_deployments", **key, result="failure") == 1
+        assert sample(text, "rollway_dora_change_failure_ratio", **key) == pytest.approx(1 / 3)
+        assert 0 < sample(text, "rollway_dora_time_to_restore_mean_seconds", **key) < 60
+        lead = sample(text, "rollway_dora_lead_time_median_seconds", **key)
+        assert 2 * 3600 < lead < 2 * 3600 + 300
+        assert sample(text, "rollway_dora_target_met", **key, metric="change_failure_rate") == 0
+        assert sample(text, "rollway_dora_target_met", **key, metric="time_to_restore_s") == 1
+        assert sample(text, "rollway_dora_window_seconds") == 3600
+
+        await collector.refresh(dev_client)  # closed runs never change: none read again
+        assert collector.runs_read == read_once
+    finally:
+        server.shutdown()
+        server.server_close()
+        REGISTRY.unregister(collector)
+
+
+def test_bad_worker_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROLLWAY_DORA_INTERVAL", "often")
+    with pytest.raises(SystemExit, match="ROLLWAY_DORA_INTERVAL='often'"):
+        dora_export.settings()
+    monkeypatch.setenv("ROLLWAY_DORA_INTERVAL", "0")
+    monkeypatch.setenv("ROLLWAY_DORA_LIMIT", "-5")
+    with pytest.raises(SystemExit, match="ROLLWAY_DORA_LIMIT='-5'"):
+        dora_export.settings()
 
 
 async def test_bad_flags_are_refused_with_the_fix(cli: Cli) -> None:
