@@ -142,8 +142,7 @@ async def refresh_forever(client: Client, collector: DoraCollector, every: timed
 _registered: DoraCollector | None = None
 
 
-def _env_duration(name: str, default: str) -> timedelta:
-    raw = os.environ.get(name, default)
+def _duration(name: str, raw: str) -> timedelta:
     try:
         return parse_duration(raw)
     except (ValueError, OverflowError) as e:
@@ -152,8 +151,8 @@ def _env_duration(name: str, default: str) -> timedelta:
 
 def settings() -> tuple[timedelta, timedelta, int]:
     """(interval, window, limit) from the environment; a bad value names its variable."""
-    every = _env_duration("ROLLWAY_DORA_INTERVAL", "5m")
-    window = _env_duration("ROLLWAY_DORA_WINDOW", "30d")
+    every = _duration("ROLLWAY_DORA_INTERVAL", os.environ.get("ROLLWAY_DORA_INTERVAL", "5m"))
+    window = _duration("ROLLWAY_DORA_WINDOW", os.environ.get("ROLLWAY_DORA_WINDOW", "30d"))
     raw = os.environ.get("ROLLWAY_DORA_LIMIT", "1000")
     if not raw.isdigit() or not 1 <= int(raw) <= 100_000:
         raise SystemExit(f"worker: ROLLWAY_DORA_LIMIT='{raw}': give a number of runs, 1 to 100000")
