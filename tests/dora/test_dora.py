@@ -202,3 +202,20 @@ def test_targets_are_met_strictly_below_and_say_when_there_is_no_data() -> None:
 def test_a_window_without_a_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
         compute([], since=SINCE.replace(tzinfo=None), until=UNTIL)
+
+
+def test_seed_001_pipeline_carries_its_targets() -> None:
+    """Seed 001: time to restore under 15 minutes, change failure rate under 5 %."""
+    from rollway.spec_loader import load_pipeline
+    from tests.support.binaries import ROOT
+
+    spec = load_pipeline(ROOT / "pipelines" / "api-gateway.yaml")
+    assert spec.dora is not None
+    assert spec.dora.targets.time_to_restore == timedelta(minutes=15)
+    assert spec.dora.targets.change_failure_rate == 5.0
+    ds = [dep("promoted", 0), dep("rolled_back", 10), dep("promoted", 26)]  # restored in 16 min
+    report = compute(ds, since=SINCE, until=UNTIL, targets={"api": spec.dora.targets})
+    assert {c.metric: c.status for c in report.groups[0].targets} == {
+        "change_failure_rate": "missed",
+        "time_to_restore_s": "missed",
+    }
