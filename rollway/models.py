@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from rollway.fields import Person, Text
 from rollway.metrics.results import (
@@ -93,6 +93,11 @@ class PromotionInput(BaseModel):
     release_control: str | None = Field(
         default=None,
         description="Release-control workflow id; default `release-control-<environment>`.",
+    )
+    commit_time: AwareDatetime | None = Field(
+        default=None,
+        description="When the commit was made, with its zone (CI passes it, e.g. "
+        "`git show -s --format=%cI`): DORA lead time runs from here to 100 %.",
     )
 
 

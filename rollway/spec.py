@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -252,6 +253,43 @@ class CanarySpec(SpecModel):
         return steps
 
 
+def _percent(v: Any) -> Any:
+    """`5%` or `5` (percent) to 5.0; anything else is left to the number validator."""
+    if isinstance(v, str) and v.strip().endswith("%"):
+        return v.strip()[:-1].strip()
+    return v
+
+
+Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
+"""A percentage: `5%` or `5`."""
+
+
+class DoraTargets(SpecModel):
+    """The team's DORA targets; `rollway dora` marks each met or missed (seed 001: MTTR < 15m,
+    change failure rate < 5 %)."""
+
+    deployments_per_day: float | None = Field(
+        default=None, gt=0, description="Met when at least this many successful deployments a day."
+    )
+    lead_time: Duration | None = Field(
+        default=None, description="Met when the median commit-to-100 % time is below this."
+    )
+    change_failure_rate: Percent | None = Field(
+        default=None, description="Met when below this share of deployments failed, e.g. `5%`."
+    )
+    time_to_restore: Duration | None = Field(
+        default=None,
+        description="Met when the mean time from a failed deployment to the next successful "
+        "one is below this, e.g. `15m`.",
+    )
+
+
+class DoraSpec(SpecModel):
+    """Delivery metrics (`rollway dora`, the worker's `rollway_dora_*` metrics)."""
+
+    targets: DoraTargets = Field(default_factory=DoraTargets)
+
+
 class PipelineSpec(SpecModel):
     """A service's whole promotion pipeline."""
 
@@ -288,6 +326,9 @@ class PipelineSpec(SpecModel):
         default=None,
         description="Open an incident (GitHub issue, PagerDuty alert) when a promotion "
         "rolls back or fails.",
+    )
+    dora: DoraSpec | None = Field(
+        default=None, description="DORA targets the `rollway dora` report marks met or missed."
     )
 
     @field_validator("service")

@@ -7,7 +7,8 @@ Temporal's config file and the `TEMPORAL_*` variables (address, namespace, TLS/m
 API key), else `$ROLLWAY_TEMPORAL_ADDRESS`, else the dev server of `rollway up`.
 
 With ROLLWAY_WORKER_METRICS_PORT set, the worker serves its Prometheus metrics
-(every canary analysis, see `rollway.metrics.export`) on that port at /metrics,
+(every canary analysis, see `rollway.metrics.export`; DORA metrics, see
+`workers/dora_export.py`) on that port at /metrics,
 and /healthz and /readyz for container probes (`workers/health.py`).
 
 On SIGTERM it stops polling and gives the activities in flight GRACEFUL_SHUTDOWN
@@ -37,7 +38,7 @@ from rollway.connection import Overrides, Settings, TemporalConnectionError, loa
 from rollway.connection import connect as connect_to
 from rollway.home import home
 from rollway.platform.local.supervisor import HAProxySupervisor
-from workers import stack_link
+from workers import dora_export, stack_link
 from workers.health import Health, keep_beating, serve
 from workers.registry import ACTIVITIES, WORKFLOWS
 
@@ -91,8 +92,10 @@ async def main(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     health = Health()
     beating = asyncio.create_task(keep_beating(health))
-    serve_metrics(health)
+    metrics_port = serve_metrics(health)
     client = await connect(settings=settings)
+    # DORA metrics beside the others, recomputed every few minutes (workers/dora_export.py)
+    dora = dora_export.start(client) if metrics_port is not None else None
     haproxy = HAProxySupervisor(home())  # a no-op where no local HAProxy ever ran
     haproxy.start()
     stop = asyncio.Event()
@@ -116,6 +119,8 @@ async def main(settings: Settings | None = None) -> None:
             health.ready = False
     haproxy.stop()
     beating.cancel()
+    if dora is not None:
+        dora.cancel()
 
 
 def exit_cleanly() -> NoReturn:

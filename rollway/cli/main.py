@@ -15,6 +15,7 @@ from rollway import __version__
 from rollway.cli import (
     actions,
     demo,
+    dora,
     listing,
     namespace,
     promote,
@@ -92,6 +93,7 @@ app.command(rich_help_panel="Promotions")(promote.promote)
 app.command("list", rich_help_panel="Promotions")(listing.list_promotions)
 app.command(rich_help_panel="Promotions")(status.status)
 app.command(rich_help_panel="Promotions")(status.get)
+app.command(rich_help_panel="Promotions")(dora.dora)
 for cmd in (
     actions.approve,
     actions.reject,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -69,6 +70,26 @@ def check_flags(service: str, version: str, commit: str) -> None:
             "digits (e.g. `--commit $(git rev-parse HEAD)`)",
             2,
         )
+
+
+def parse_commit_time(text: str | None, now: datetime | None = None) -> datetime | None:
+    """`--commit-time`: ISO 8601 with a zone (`git show -s --format=%cI`) or Unix seconds."""
+    if text is None:
+        return None
+    fix = "e.g. --commit-time $(git show -s --format=%cI HEAD)"
+    try:
+        at = (
+            datetime.fromtimestamp(int(text), UTC)
+            if text.strip().isdigit()
+            else datetime.fromisoformat(text.strip())
+        )
+    except (ValueError, OverflowError, OSError):
+        raise UserError(f"--commit-time '{text}' is not a time: {fix}", 2) from None
+    if at.tzinfo is None:
+        raise UserError(f"--commit-time '{text}' has no time zone: {fix}", 2)
+    if at > (now or datetime.now(UTC)) + timedelta(minutes=10):
+        raise UserError(f"--commit-time '{text}' is in the future: check CI's clock ({fix})", 2)
+    return at
 
 
 def pipeline_path(service: str, pipeline: Path | None) -> Path:
@@ -220,11 +241,13 @@ def build_input(
     by: str,
     author: str | None = None,
     hotfix: bool = False,
+    commit_time: str | None = None,
 ) -> PromotionInput:
     """All the checks that need no server, then the workflow input."""
     from rollway.models import PromotionInput
 
     check_flags(service, version, commit)
+    committed = parse_commit_time(commit_time)
     path = pipeline_path(service, pipeline)
     spec = load_spec(path, service)
     return PromotionInput(
@@ -236,6 +259,7 @@ def build_input(
         requested_by=by,
         author=author,
         hotfix=hotfix,
+        commit_time=committed,
     )
 
 
@@ -345,11 +369,25 @@ def promote(
     hotfix: Annotated[
         bool, typer.Option(help="Take the policy's hotfix path (schedule bypass with approval).")
     ] = False,
+    commit_time: Annotated[
+        str | None,
+        typer.Option(
+            help="When the commit was made: ISO 8601 with a zone or Unix seconds, e.g. "
+            "$(git show -s --format=%cI HEAD). DORA lead time starts here (`rollway dora`)."
+        ),
+    ] = None,
 ) -> None:
     """Promote VERSION of SERVICE: build, scan, staging, approval, canary, 100 %."""
     with user_errors():
         inp = build_input(
-            service, version, commit, pipeline, by or default_user(), author=author, hotfix=hotfix
+            service,
+            version,
+            commit,
+            pipeline,
+            by or default_user(),
+            author=author,
+            hotfix=hotfix,
+            commit_time=commit_time,
         )
     machine = output != Format.TABLE
 
