@@ -26,6 +26,7 @@ from pydantic import (
 from rollway.durations import Duration, at_most
 from rollway.incidents.spec import IncidentsSpec
 from rollway.metrics.spec import AnalysisSpec
+from rollway.monitor.spec import MonitorSpec
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
 from rollway.policy import ApprovalPolicy, ReleasePolicy
 from rollway.providers.aws.config import (
@@ -326,6 +327,11 @@ class PipelineSpec(SpecModel):
         default=None,
         description="Open an incident (GitHub issue, PagerDuty alert) when a promotion "
         "rolls back or fails.",
+    )
+    monitor: MonitorSpec | None = Field(
+        default=None,
+        description="Health checks on a schedule (`rollway monitor install`); a failure "
+        "declares an incident and opens the pipeline's incidents.",
     )
     dora: DoraSpec | None = Field(
         default=None, description="DORA targets the `rollway dora` report marks met or missed."

@@ -10,6 +10,7 @@ from activities.aws import archive_audit, resolve_image
 from activities.build import build
 from activities.groups import load_groups
 from activities.incidents import open_incident
+from activities.monitor import declare_monitor_incident, run_health_checks
 from activities.platform import (
     argocd_sync,
     deploy,
@@ -23,16 +24,18 @@ from activities.platform import (
 from activities.release_control import ensure_release_control, read_release_control
 from activities.scan import scan_gate
 from activities.smoke import smoke_test
+from workflows.monitor import HealthMonitorWorkflow
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
 
-WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow]
+WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow, HealthMonitorWorkflow]
 
 ACTIVITIES: list[Callable[..., Any]] = [
     analyze,
     archive_audit,
     argocd_sync,
     build,
+    declare_monitor_incident,
     deploy,
     ensure_release_control,
     load_groups,
@@ -42,6 +45,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     read_release_control,
     resolve_image,
     rollback,
+    run_health_checks,
     scan_gate,
     set_weight,
     smoke_test,

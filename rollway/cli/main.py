@@ -25,6 +25,7 @@ from rollway.cli import (
     status,
 )
 from rollway.cli import codec_server as codec_server_cmd
+from rollway.cli import monitor as monitor_cmd
 from rollway.cli import sign as sign_cmd
 from rollway.cli.common import set_overrides
 from rollway.connection import Overrides
@@ -104,6 +105,7 @@ for cmd in (
 ):
     app.command(rich_help_panel="Decisions")(cmd)
 app.add_typer(release.incident, name="incident", rich_help_panel="Release control")
+app.add_typer(monitor_cmd.monitor, name="monitor", rich_help_panel="Release control")
 for release_cmd in (release.freeze, release.unfreeze, release.override, release.audit):
     app.command(rich_help_panel="Release control")(release_cmd)
 app.command(rich_help_panel="Decisions")(sign_cmd.sign)
