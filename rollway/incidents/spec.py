@@ -114,7 +114,7 @@ class IncidentsSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    on: list[IncidentOutcome] = Field(
+    when: list[IncidentOutcome] = Field(
         default_factory=_rolled_back,
         description="Outcomes that open an incident: rolled_back (the canary was worse), "
         "failed (including a rollback that never got through).",

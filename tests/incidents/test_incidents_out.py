@@ -17,6 +17,7 @@ from rollway.incidents.sinks import SinkError, github_issue, pagerduty_alert
 from rollway.incidents.spec import GitHubIssueSink, PagerDutySink
 from rollway.models import ApprovalInput, Outcome, Stage
 from rollway.spec_loader import SpecError, parse_pipeline
+from tests.histories.record import save_history
 from tests.support.fake_world import FakeWorld
 from tests.support.incident_tools import GITHUB_TOKEN, ROUTING_KEY, incident_tools
 from tests.support.promotions import pipeline, running, wait_until
@@ -92,6 +93,7 @@ async def test_a_rolled_back_canary_opens_an_issue_and_an_alert(
             await wait_until(h, lambda s: s.stage == Stage.APPROVAL)
             await h.signal("approve", ApprovalInput(by="alice"))
             result = await h.result()
+            save_history(await h.fetch_history(), "timeskip-rolled-back-opens-incidents")
         assert result.outcome == Outcome.ROLLED_BACK
         assert world.calls.count("open_incident") == 1
         [issue] = tools.issues

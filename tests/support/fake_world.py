@@ -16,6 +16,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.incidents import open_incident as real_open_incident
+from activities.monitor import declare_monitor_incident
+from activities.monitor import run_health_checks as real_run_health_checks
 from activities.release_control import ensure_release_control, read_release_control
 from rollway.incidents.report import OpenIncidentInput, OpenIncidentResult
 from rollway.models import (
@@ -40,6 +42,7 @@ from rollway.models import (
     WaitReadyInput,
     WeightInput,
 )
+from rollway.monitor.report import CheckResults, ChecksInput
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
 
@@ -244,6 +247,12 @@ class FakeWorld:
             world.calls.append("open_incident")
             return await asyncio.to_thread(real_open_incident, inp)
 
+        @activity.defn(name="run_health_checks")
+        async def run_health_checks(inp: ChecksInput) -> CheckResults:
+            """The real checks (they only reach what the monitor names)."""
+            world.calls.append("run_health_checks")
+            return await asyncio.to_thread(real_run_health_checks, inp)
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -280,4 +289,6 @@ class FakeWorld:
             resolve_image,
             archive_audit,
             open_incident,
+            run_health_checks,
+            declare_monitor_incident,
         ]

@@ -38,6 +38,8 @@ def test_histories_are_recorded() -> None:
         "seed-novapay-argocd",  # staging through argocd_sync
         "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
         "timeskip-rebuilt-label-promoted",  # distinct-builds: a rebuilt stable label ramps
+        "timeskip-rolled-back-opens-incidents",  # incidents-out: GitHub issue + PagerDuty
+        "monitor-failing-declares-incident",  # HealthMonitorWorkflow: check fails, incident
     } <= names, names
 
 

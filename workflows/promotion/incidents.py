@@ -18,7 +18,7 @@ async def open_incident(p: Promotion) -> None:
     """
     spec = p.spec.incidents
     outcome = p.state.outcome
-    if spec is None or outcome.value not in spec.on:
+    if spec is None or outcome.value not in spec.when:
         return
     environment = p.spec.canary.environment
     failing = ", ".join(f"{m.name} {m.message}".strip() for m in p.state.rollback_metrics)
