@@ -114,9 +114,9 @@ async def test_a_failing_check_declares_an_incident_that_halts_the_canary(
                     await asyncio.sleep(2.5)  # more runs: still one incident
                     info = (await schedule.describe()).info
                     runs = info.num_actions
-                    first = dev_client.get_workflow_handle(
-                        info.recent_actions[0].action.workflow_id
-                    )
+                    action = info.recent_actions[0].action
+                    assert isinstance(action, ScheduleActionExecutionStartWorkflow)
+                    first = dev_client.get_workflow_handle(action.workflow_id)
                     await first.result()
                     save_history(await first.fetch_history(), "monitor-failing-declares-incident")
                 finally:
