@@ -24,6 +24,7 @@ from pydantic import (
 
 from rollway.durations import Duration, at_most
 from rollway.metrics.spec import AnalysisSpec
+from rollway.notify.spec import NotificationTarget, check_targets
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
 from rollway.policy import ApprovalPolicy, ReleasePolicy
 from rollway.providers.aws.config import (
@@ -283,6 +284,11 @@ class PipelineSpec(SpecModel):
     audit: AuditArchiveConfig | None = Field(
         default=None, description="Archive each finished promotion's record to S3."
     )
+    notifications: list[NotificationTarget] = Field(
+        default_factory=list,
+        description="Where the promotion's events go: Slack channels, JSON webhooks "
+        "(see docs/notifications.md). Secrets are named, never written here.",
+    )
 
     @field_validator("service")
     @classmethod
@@ -293,6 +299,11 @@ class PipelineSpec(SpecModel):
                 "starting and ending with a letter or digit (e.g. 'orders-api')"
             )
         return v
+
+    @field_validator("notifications")
+    @classmethod
+    def _notifications(cls, v: list[NotificationTarget]) -> list[NotificationTarget]:
+        return check_targets(v)
 
     @field_validator("environments")
     @classmethod
