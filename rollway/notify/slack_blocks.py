@@ -99,7 +99,10 @@ def event_message(e: NotificationEvent) -> tuple[str, list[dict[str, Any]]]:
 
 def metric_line(m: MetricResult) -> str:
     """`error-rate` 0.12 (max 0.01; stable 0.001): why."""
-    bounds = [f"min {m.min:g}" if m.min is not None else "", f"max {m.max:g}" if m.max is not None else ""]
+    bounds = [
+        f"min {m.min:g}" if m.min is not None else "",
+        f"max {m.max:g}" if m.max is not None else "",
+    ]
     if m.baseline is not None:
         bounds.append(f"stable {m.baseline:g}")
     value = f"{m.value:g}" if m.value is not None else "no value"

@@ -96,7 +96,9 @@ class NotificationTarget(BaseModel):
     def _no_literal_secrets(cls, data: Any) -> Any:
         if isinstance(data, dict):
             for key in sorted(SECRET_KEYS & set(data)):
-                name = "url_env: DEPLOY_WEBHOOK_URL" if "url" in key else "token_env: SLACK_BOT_TOKEN"
+                name = (
+                    "url_env: DEPLOY_WEBHOOK_URL" if "url" in key else "token_env: SLACK_BOT_TOKEN"
+                )
                 raise ValueError(
                     f"@{key}: secrets are never written in a pipeline: put the value in the "
                     f"worker's environment and name the variable instead (e.g. `{name}`)"

@@ -38,6 +38,7 @@ from rollway.models import (
     WaitReadyInput,
     WeightInput,
 )
+from rollway.notify.events import NotifyInput, NotifyResult
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
 
@@ -57,6 +58,7 @@ class FakeWorld:
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
+    notified: list[NotifyInput] = field(default_factory=list)  # `notify` calls, in order
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -237,6 +239,11 @@ class FakeWorld:
                 message=f"success-rate {verdict}",
             )
 
+        @activity.defn(name="notify")
+        async def notify(inp: NotifyInput) -> NotifyResult:
+            world.notified.append(inp)
+            return NotifyResult()
+
         return [
             build,
             scan_gate,
@@ -255,4 +262,5 @@ class FakeWorld:
             argocd_sync,
             resolve_image,
             archive_audit,
+            notify,
         ]
