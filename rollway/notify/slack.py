@@ -186,7 +186,9 @@ class SlackProvider:
     def _api_error(self, e: SlackApiError) -> NotifyError:
         status = e.response.status_code
         data = e.response.data if isinstance(e.response.data, dict) else {}
-        error = str(data.get("error") or f"HTTP {status}")
+        error = str(data.get("error") or "")
+        if not error or error.startswith("Received a response in a non-JSON format"):
+            error = f"HTTP {status}"
         retryable = status == 429 or status >= 500 or error in RETRYABLE_ERRORS
         hint = HINTS.get(error)
         needed = f" (needed: {data['needed']})" if data.get("needed") else ""
