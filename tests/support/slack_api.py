@@ -183,9 +183,8 @@ class SlackApiServer:
         ref = str(ref or "")
         if ref in self.state.channels.values():
             return ref
-        if by_name:
-            return self.state.channels.get(ref.removeprefix("#"))
-        return None
+        found: str | None = self.state.channels.get(ref.removeprefix("#")) if by_name else None
+        return found
 
     def _chat_postMessage(self, a: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(a.get("channel"), by_name=True)

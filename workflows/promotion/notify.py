@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -27,7 +27,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from rollway.durations import format_duration
-    from rollway.models import Outcome, Stage
+    from rollway.models import MetricResult, Outcome, Stage
     from rollway.notify.events import NotificationEvent, NotifyInput, NotifyResult, SlackThread
     from rollway.notify.spec import EventKind, NotificationTarget
     from rollway.policy import ApprovalPolicy
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 PATCH = "notifications"
 
 # Bounded: about a minute of retries, a few minutes at most with slow answers.
-NOTIFY: dict[str, object] = {
+NOTIFY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
     "schedule_to_close_timeout": timedelta(minutes=5),
     "retry_policy": RetryPolicy(
@@ -198,7 +198,7 @@ def emit(
     details: dict[str, str] | None = None,
     *,
     command: str | None = None,
-    metrics: list[object] | None = None,
+    metrics: list[MetricResult] | None = None,
 ) -> None:
     """Queue one event for every target that wants it (returns at once)."""
     n = p.notices
@@ -221,7 +221,7 @@ def emit(
         outcome=p.state.outcome.value,
         details=details or {},
         command=command,
-        metrics=list(metrics or []),  # type: ignore[arg-type]
+        metrics=list(metrics or []),
     )
     for index, target in enumerate(p.spec.notifications):
         if kind in target.events:
@@ -254,7 +254,7 @@ async def _deliver(
             "notify",
             inp,
             result_type=NotifyResult,
-            **NOTIFY,  # type: ignore[arg-type]
+            **NOTIFY,
         )
     except ActivityError as e:
         p.keeper.log(
