@@ -179,8 +179,8 @@ class SlackApiServer:
 
     # --- methods (called with the lock held) ----------------------------------------
 
-    def _channel(self, ref: Any, by_name: bool) -> str | None:
-        ref = str(ref or "")
+    def _channel(self, given: Any, by_name: bool) -> str | None:
+        ref = str(given or "")
         if ref in self.state.channels.values():
             return ref
         found: str | None = self.state.channels.get(ref.removeprefix("#")) if by_name else None
