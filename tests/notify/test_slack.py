@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -126,11 +127,15 @@ def test_a_retry_finds_an_earlier_reply_across_pages(api: SlackApiServer) -> Non
     assert len(api.state.thread("C0DEPLOY01")[1]) == 5
 
 
-def test_rate_limited_calls_wait_retry_after_and_get_through(api: SlackApiServer) -> None:
+def test_rate_limited_calls_wait_retry_after_and_get_through(
+    api: SlackApiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # the worker's level
     s = Sender(target(api))
     api.state.fault("chat.postMessage", "ratelimited", retry_after=1)
     s.send(event(1, EventKind.STARTED))
     assert api.state.called("chat.postMessage") == 3  # 429, then the message, then the reply
+    assert TOKEN not in caplog.text
 
 
 @pytest.mark.parametrize(

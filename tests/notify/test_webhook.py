@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -52,6 +53,14 @@ def test_posts_the_event_as_json_with_an_idempotency_key(hook: WebhookReceiver) 
     assert r.headers["Content-Type"] == "application/json"
     assert r.body["schema"] == SCHEMA and r.body["idempotency_key"] == "wf/run#7"
     assert r.body["event"]["kind"] == "promoted" and r.body["event"]["version"] == "v2"
+
+
+def test_the_url_stays_out_of_the_workers_log(
+    hook: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    send(inp())
+    assert hook.received and "s3cr3t" not in caplog.text
 
 
 def test_every_retry_sends_the_same_key(hook: WebhookReceiver) -> None:
