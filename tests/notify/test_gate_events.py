@@ -43,7 +43,9 @@ async def test_awaiting_approval_then_gate_waiting_until_monday(
             await h.signal("approve", ApprovalInput(by=who))
         await wait_until(h, lambda s: s.stage.value == "gate")
         gate = await notified(run.world, "gate_waiting")
-    assert "outside deploy window Mon\u2013Thu 09:00\u201316:00" in gate.details["Why"], gate.details
+    assert "outside deploy window Mon\u2013Thu 09:00\u201316:00" in gate.details["Why"], (
+        gate.details
+    )
     assert gate.details["Next opening"].endswith("14:00 UTC")  # Monday 09:00 New York
     assert gate.summary.startswith("waiting at the release gate")
     assert [i.event.kind.value for i in run.world.notified] == [

@@ -79,10 +79,12 @@ async def test_a_slack_thread_from_start_to_rollback_without_duplicates(
             {"kind": "webhook", "url_env": "TEST_WEBHOOK_URL", "events": ["rolled_back"]},
         ]
     )
-    # The reply for the 5 % step is posted but its answer is lost: the activity retries.
+    # The first update of the promotion's message is rate limited (Retry-After: 1).
     api.state.fault("chat.update", "ratelimited", retry_after=1)
     async with running(ts_client, world, spec, real=[notify]) as h:
         await wait_stage(h, "approval")
+        # The next post (whichever event's it is) lands, but its answer is lost on the way
+        # back: the activity fails and its retry must find the message, not post it again.
         api.state.fault("chat.postMessage", "lost")
         await h.signal("approve", ApprovalInput(by="alice"))
         result = await h.result()
@@ -180,3 +182,22 @@ async def test_each_target_gets_only_its_events(ts_env: WorkflowEnvironment) -> 
     sent = [(i.target.url_env, i.event.kind.value) for i in world.notified]
     assert sent == [("B_URL", "started"), ("A_URL", "paused")]
     assert [i.event.seq for i in world.notified] == [1, 3]  # one sequence for all events
+
+
+async def test_a_stuck_rollback_is_told_at_each_level_then_the_failure(ts_client: Client) -> None:
+    world = FakeWorld(verdicts=["fail", "fail"])
+    world.fail["rollback"] = "HAProxy runtime API refused the weight"
+    spec = pipeline(
+        approval=None,
+        notifications=[
+            {"kind": "webhook", "url_env": "HOOK", "events": ["rollback_stuck", "failed"]}
+        ],
+    )
+    async with running(ts_client, world, spec) as h:
+        result = await h.result()
+    assert result.outcome == Outcome.FAILED
+    events = [i.event for i in world.notified]
+    assert [e.kind.value for e in events] == ["rollback_stuck"] * 3 + ["failed"]
+    assert "HAProxy runtime API refused the weight" in events[0].text
+    assert events[-1].details["Traffic"] == "demo/production v1 95%, v2 5%"
+    assert "canary still serves traffic" in events[-1].text
