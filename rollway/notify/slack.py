@@ -116,7 +116,7 @@ class SlackProvider:
             attempt.retry and self._has_reply(client, thread, inp.key)
         ):
             return NotifyResult(thread=thread, deduplicated=True, detail="already in the thread")
-        text, blocks = event_message(inp.event)
+        text, blocks = event_message(inp.event, bool(self.target.interactive))
         reply = client.chat_postMessage(
             channel=thread.channel,
             thread_ts=thread.ts,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -18,6 +20,7 @@ from slack_sdk.models.blocks import (
 
 from rollway.metrics.results import MetricResult
 from rollway.notify.events import NotificationEvent
+from rollway.notify.slack_actions import APPROVE_ACTION, REJECT_ACTION
 from rollway.notify.spec import EventKind
 
 ICONS = {
@@ -75,8 +78,11 @@ def thread_message(e: NotificationEvent) -> tuple[str, list[dict[str, Any]]]:
     return f"{headline(e)}: {e.summary}", [b.to_dict() for b in blocks]
 
 
-def event_message(e: NotificationEvent) -> tuple[str, list[dict[str, Any]]]:
-    """One event, as a reply in the promotion's thread."""
+def event_message(
+    e: NotificationEvent, interactive: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
+    """One event, as a reply in the promotion's thread (with Approve/Reject buttons when
+    it awaits approval and the target is `interactive`)."""
     title = f"{EVENT_ICONS.get(e.kind, '')} *{escape(e.title)}*".strip()
     body = f"{title}\n{escape(e.text)}" if e.text else title
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=_cut(body)))]
@@ -93,8 +99,25 @@ def event_message(e: NotificationEvent) -> tuple[str, list[dict[str, Any]]]:
         blocks.append(
             SectionBlock(text=MarkdownTextObject(text=_cut(f"Run: `{escape(e.command)}`")))
         )
+    if interactive and e.kind == EventKind.AWAITING_APPROVAL:
+        blocks.append(approval_buttons(e.workflow_id))
     fallback = f"{e.title}" + (f": {e.text}" if e.text else "")
     return _cut(fallback), [b.to_dict() for b in blocks]
+
+
+def approval_buttons(workflow_id: str) -> ActionsBlock:
+    """Approve/Reject for `rollway serve`; the value names the promotion, never a person."""
+    return ActionsBlock(
+        block_id="rollway_decision",
+        elements=[
+            ButtonElement(
+                text="Approve", action_id=APPROVE_ACTION, value=workflow_id, style="primary"
+            ),
+            ButtonElement(
+                text="Reject", action_id=REJECT_ACTION, value=workflow_id, style="danger"
+            ),
+        ],
+    )
 
 
 def metric_line(m: MetricResult) -> str:

@@ -51,7 +51,7 @@ class EventKind(StrEnum):
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 CHANNEL_RE = re.compile(r"^(#[a-z0-9][a-z0-9_-]{0,79}|[CGD][A-Z0-9]{8,20})$")
 SECRET_KEYS = {"token", "url", "webhook", "webhook_url", "secret", "password"}
-SLACK_ONLY = ("channel", "token_env", "api_url")
+SLACK_ONLY = ("channel", "token_env", "api_url", "interactive")
 WEBHOOK_ONLY = ("url_env",)
 MAX_TARGETS = 10
 
@@ -81,6 +81,11 @@ class NotificationTarget(BaseModel):
         default=None,
         description="Slack: the Web API base URL (default https://slack.com/api/; GovSlack "
         "or a test server).",
+    )
+    interactive: bool | None = Field(
+        default=None,
+        description="Slack: Approve/Reject buttons on the awaiting-approval reply, handled by "
+        "`rollway serve` (the Slack app's Interactivity URL).",
     )
     url_env: str | None = Field(
         default=None,
