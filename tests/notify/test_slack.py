@@ -181,3 +181,22 @@ def test_a_deleted_promotion_message_starts_a_new_one(api: SlackApiServer) -> No
     s.send(event(2))
     _, replies = api.state.thread("C0DEPLOY01")
     assert [r.text for r in replies] == ["event 2"]
+
+
+@pytest.mark.parametrize("interactive", [True, False])
+def test_approve_and_reject_buttons_only_on_interactive_targets(
+    api: SlackApiServer, interactive: bool
+) -> None:
+    s = Sender(target(api, interactive=interactive))
+    s.send(event(1, EventKind.AWAITING_APPROVAL, command="rollway approve x --by <you>"))
+    s.send(event(2))
+    replies = api.state.thread("C0DEPLOY01")[1]
+    actions = [b for r in replies for b in r.blocks if b["type"] == "actions"]
+    if not interactive:
+        assert actions == []
+        return
+    (block,) = actions  # on the approval reply only
+    assert [(e["action_id"], e["value"]) for e in block["elements"]] == [
+        ("rollway_approve", "promote-demo-abc1234"),
+        ("rollway_reject", "promote-demo-abc1234"),
+    ]
