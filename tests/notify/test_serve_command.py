@@ -19,6 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from temporalio.testing import WorkflowEnvironment
 
 SECRET = "serve-test-signing-secret-0123456789"
+CLI = (sys.executable, "-c", "from rollway.cli.main import main; main()")
 
 
 def free_port() -> int:
@@ -41,8 +42,7 @@ def serve(dev_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[str]:
     }
     address = dev_env.client.service_client.config.target_host
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from rollway.cli.main import main; main()"]
-        + ["--address", address, "serve", "--port", str(port)],
+        [*CLI, "--address", address, "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
