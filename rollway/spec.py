@@ -27,6 +27,7 @@ from rollway.durations import Duration, at_most
 from rollway.incidents.spec import IncidentsSpec
 from rollway.metrics.spec import AnalysisSpec
 from rollway.monitor.spec import MonitorSpec
+from rollway.notify.spec import NotificationTarget, check_targets
 from rollway.platform.kubernetes.config import KubernetesPlatformConfig
 from rollway.policy import ApprovalPolicy, ReleasePolicy
 from rollway.providers.aws.config import (
@@ -336,6 +337,11 @@ class PipelineSpec(SpecModel):
     dora: DoraSpec | None = Field(
         default=None, description="DORA targets the `rollway dora` report marks met or missed."
     )
+    notifications: list[NotificationTarget] = Field(
+        default_factory=list,
+        description="Where the promotion's events go: Slack channels, JSON webhooks "
+        "(see docs/notifications.md). Secrets are named, never written here.",
+    )
 
     @field_validator("service")
     @classmethod
@@ -346,6 +352,11 @@ class PipelineSpec(SpecModel):
                 "starting and ending with a letter or digit (e.g. 'orders-api')"
             )
         return v
+
+    @field_validator("notifications")
+    @classmethod
+    def _notifications(cls, v: list[NotificationTarget]) -> list[NotificationTarget]:
+        return check_targets(v)
 
     @field_validator("environments")
     @classmethod

@@ -11,6 +11,7 @@ from activities.build import build
 from activities.groups import load_groups
 from activities.incidents import open_incident
 from activities.monitor import declare_monitor_incident, run_health_checks
+from activities.notify import notify
 from activities.platform import (
     argocd_sync,
     deploy,
@@ -40,6 +41,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     ensure_release_control,
     load_groups,
     open_incident,
+    notify,
     platform_status,
     promote,
     read_release_control,

@@ -26,6 +26,7 @@ from rollway.cli import (
 )
 from rollway.cli import codec_server as codec_server_cmd
 from rollway.cli import monitor as monitor_cmd
+from rollway.cli import serve as serve_cmd
 from rollway.cli import sign as sign_cmd
 from rollway.cli.common import set_overrides
 from rollway.connection import Overrides
@@ -113,6 +114,7 @@ app.command(rich_help_panel="Pipelines")(spec_cmds.validate)
 app.command(rich_help_panel="Pipelines")(spec_cmds.schema)
 app.command(rich_help_panel="Demo")(demo.demo)
 app.command(rich_help_panel="Stack")(codec_server_cmd.codec_server)
+app.command(rich_help_panel="Stack")(serve_cmd.serve)
 
 
 def main() -> None:

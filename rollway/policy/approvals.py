@@ -88,6 +88,11 @@ class GroupDirectory(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     groups: dict[str, list[str]] = Field(default_factory=dict)
+    slack_users: dict[str, str] = Field(
+        default_factory=dict,
+        description="Slack user id -> approver name, for Approve/Reject from Slack "
+        "(`rollway serve`), e.g. {U0123ABCD: alice}.",
+    )
 
     @field_validator("groups", mode="before")
     @classmethod

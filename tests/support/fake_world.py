@@ -43,6 +43,7 @@ from rollway.models import (
     WeightInput,
 )
 from rollway.monitor.report import CheckResults, ChecksInput
+from rollway.notify.events import NotifyInput, NotifyResult
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
 
@@ -64,6 +65,7 @@ class FakeWorld:
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
     canary_artifact: dict[str, str] = field(default_factory=dict)
+    notified: list[NotifyInput] = field(default_factory=list)  # `notify` calls, in order
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -270,6 +272,11 @@ class FakeWorld:
                 message=f"success-rate {verdict}",
             )
 
+        @activity.defn(name="notify")
+        async def notify(inp: NotifyInput) -> NotifyResult:
+            world.notified.append(inp)
+            return NotifyResult()
+
         return [
             build,
             scan_gate,
@@ -291,4 +298,5 @@ class FakeWorld:
             open_incident,
             run_health_checks,
             declare_monitor_incident,
+            notify,
         ]

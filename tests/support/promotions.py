@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
+from temporalio.activity import _Definition as activity_definition
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
@@ -18,6 +20,12 @@ from tests.support.fake_world import FakeWorld
 from tests.support.temporal_servers import bounded
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    defn = activity_definition.from_callable(fn)
+    assert defn is not None and defn.name, f"{fn} is not an activity"
+    return defn.name
 
 
 def pipeline(**overrides: Any) -> dict[str, Any]:
@@ -75,29 +83,37 @@ async def wait_stage(handle: WorkflowHandle[Any, Any], stage: str) -> None:
 
 @asynccontextmanager
 async def running(
-    client: Client, world: FakeWorld, spec: dict[str, Any]
+    client: Client,
+    world: FakeWorld,
+    spec: dict[str, Any],
+    real: Sequence[Callable[..., Any]] = (),
 ) -> AsyncIterator[WorkflowHandle[Any, PromotionResult]]:
+    """Run one promotion of `spec`; `real` activities replace the fakes of the same name."""
     queue = f"tq-{uuid.uuid4()}"
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[PromotionWorkflow, ReleaseControlWorkflow],
-        activities=world.activities(),
-    ):
-        inp = PromotionInput(
-            service="demo",
-            version="v2",
-            commit="abc1234",
-            pipeline=parse_pipeline(spec),
-            release_control=f"release-control-{queue}",
-        )
-        handle = await client.start_workflow(
-            PromotionWorkflow.run, inp, id=f"promote-demo-{uuid.uuid4()}", task_queue=queue
-        )
-        try:
-            yield handle
-        finally:
-            # Nothing left running with a pending task (its worker gone); bounded.
-            control = f"release-control-{queue}"
-            for wf_id in (handle.id, control, f"{control}-staging"):
-                await bounded(client.get_workflow_handle(wf_id).terminate())
+    replaced = {activity_name(fn) for fn in real}
+    fakes = [fn for fn in world.activities() if activity_name(fn) not in replaced]
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[PromotionWorkflow, ReleaseControlWorkflow],
+            activities=[*fakes, *real],
+            activity_executor=executor if real else None,
+        ):
+            inp = PromotionInput(
+                service="demo",
+                version="v2",
+                commit="abc1234",
+                pipeline=parse_pipeline(spec),
+                release_control=f"release-control-{queue}",
+            )
+            handle = await client.start_workflow(
+                PromotionWorkflow.run, inp, id=f"promote-demo-{uuid.uuid4()}", task_queue=queue
+            )
+            try:
+                yield handle
+            finally:
+                # Nothing left running with a pending task (its worker gone); bounded.
+                control = f"release-control-{queue}"
+                for wf_id in (handle.id, control, f"{control}-staging"):
+                    await bounded(client.get_workflow_handle(wf_id).terminate())

@@ -40,6 +40,7 @@ def test_histories_are_recorded() -> None:
         "timeskip-rebuilt-label-promoted",  # distinct-builds: a rebuilt stable label ramps
         "timeskip-rolled-back-opens-incidents",  # incidents-out: GitHub issue + PagerDuty
         "monitor-failing-declares-incident",  # HealthMonitorWorkflow: check fails, incident
+        "notify-slack-thread-rolled-back",  # workflow.patched("notifications"): notify
     } <= names, names
 
 

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CLIENTS = ("kubernetes", "boto3", "botocore", "activities")
+CLIENTS = ("kubernetes", "boto3", "botocore", "activities", "slack_sdk", "httpx")
 
 PROBE = """
 import importlib, json, sys

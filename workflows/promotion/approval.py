@@ -12,7 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from rollway.durations import format_duration
     from rollway.models import Outcome, Stage
     from rollway.policy import ApprovalPolicy, GroupDirectory, approval_progress
-    from workflows.promotion import options
+    from workflows.promotion import notify, options
     from workflows.promotion.calls import activity
     from workflows.promotion.context import Promotion, Stop
     from workflows.promotion.locks import await_lock, check_superseded
@@ -76,6 +76,7 @@ async def production_gate(p: Promotion) -> None:
         if not satisfied:
             if p.state.stage != Stage.APPROVAL:
                 p.keeper.enter(Stage.APPROVAL, f"waiting for approval: {progress.summary}")
+                notify.awaiting_approval(p, policy, progress.still_needed)
             if policy.timeout is not None and not escalated:
                 left = (started + policy.timeout - workflow.now()).total_seconds()
                 if left <= 0 and policy.on_timeout == "reject":
@@ -84,13 +85,13 @@ async def production_gate(p: Promotion) -> None:
                     )
                 if left <= 0:
                     escalated = True
-                    # Recorded only: notifications are not built yet, nobody is told.
+                    notify.escalated(p, policy)
                     groups = ", ".join(policy.escalate_to) or "the approvers"
                     p.keeper.audit(
                         "rollway",
                         "escalate approval",
                         reason=f"no decision in {format_duration(policy.timeout)}; "
-                        f"escalated to {groups} (nobody was notified: notifications are not built)",
+                        f"escalated to {groups} {notify.escalation_note(p)}",
                     )
                     continue
                 timeout = left
@@ -103,6 +104,7 @@ async def production_gate(p: Promotion) -> None:
                     else ""
                 )
                 p.keeper.enter(Stage.GATE, "waiting: " + "; ".join(decision.reasons) + when)
+                notify.gate_waiting(p, decision.reasons, decision.wait_until)
                 p.keeper.audit(
                     "rollway", "hold at release gate", reason="; ".join(decision.reasons)
                 )

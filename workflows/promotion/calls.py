@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         WaitReadyInput,
     )
     from rollway.platform.base import DeploymentStatus, Target
-    from workflows.promotion import options
+    from workflows.promotion import notify, options
     from workflows.promotion.context import Promotion, Stop, cause
 
 T = TypeVar("T")
@@ -132,6 +132,7 @@ async def must_succeed(p: Promotion, name: str, inp: PlatformInput, what: str) -
                 f"{what} keeps failing (escalation level {level} of "
                 f"{len(options.ROLLBACK_LEVELS)} exhausted): {error}",
             )
+            notify.rollback_stuck(p)
             continue
         if p.state.rollback_error is not None:
             p.keeper.log(f"{what} got through at escalation level {level}")

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
         WeightInput,
     )
     from rollway.platform.base import Target
-    from workflows.promotion import options
+    from workflows.promotion import notify, options
     from workflows.promotion.calls import call, deploy, platform_input
     from workflows.promotion.context import Promotion, Stop, cause, same_release
     from workflows.promotion.finish import auto_rollback, promote, undo_waves, wave_state
@@ -110,6 +110,7 @@ async def _wave(p: Promotion, env: PlatformInput, artifact: str) -> str | None:
         if wave is not None:
             wave.weight = step.weight
         p.keeper.log(f"canary at {step.weight}%, soaking {format_duration(step.soak)}")
+        notify.canary_step(p)
         reason = await _soak(p, env, step.soak, canary_from)
         if reason is not None:
             await auto_rollback(p, env, reason)
@@ -154,6 +155,7 @@ async def _soak(
                 f"paused: analysis inconclusive {c.consecutive_inconclusive} times in a row "
                 f"({last.message}); traffic held at {c.weight}%. Resume with `rollway resume`."
             )
+            notify.paused(p, last.message)
 
 
 async def _wait_watching_control(p: Promotion, seconds: float) -> None:

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from rollway.platform.base import DeploymentStatus
     from rollway.policy import ApprovalRequirement, GroupDirectory
+    from workflows.promotion.notify import Notices
     from workflows.promotion.release_control import ReleaseParticipant
     from workflows.promotion.state import StateKeeper
 
@@ -113,6 +114,7 @@ class Promotion:
         self.honest = False  # set in run(): executions with the honest-failures patch
         self.directory = GroupDirectory(groups={})
         self.extras: list[ApprovalRequirement] = []
+        self.notices: Notices | None = None  # set in run() when the pipeline has notifications
 
     def check_abort(self) -> None:
         """An abort or rollback request ends the promotion at the next check."""

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from rollway.release_control import ControlSnapshot, LockDecision, OverrideInput
-    from workflows.promotion import decisions
+    from workflows.promotion import decisions, notify
     from workflows.promotion.approval import approval, production_gate
     from workflows.promotion.artifact import archive, build, resolve_image
     from workflows.promotion.canary import canary
@@ -49,6 +49,7 @@ class PromotionWorkflow:
                 if participant is not None:
                     participant.trust_only_reads()
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
+        notify.start(p)  # only pipelines with `notifications:` (and then a patch marker)
         try:
             artifact = await build(p)
             artifact = await resolve_image(p, artifact)
@@ -77,6 +78,7 @@ class PromotionWorkflow:
         # Incidents out (GitHub, PagerDuty) came after the first histories.
         if p.spec.incidents is not None and workflow.patched("incidents-out"):
             await open_incident(p)
+        await notify.finish(p)
         await archive(p)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PromotionResult(
