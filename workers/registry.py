@@ -20,12 +20,14 @@ from activities.platform import (
     wait_ready,
 )
 from activities.release_control import ensure_release_control, read_release_control
+from activities.releases import find_releases
 from activities.scan import scan_gate
 from activities.smoke import smoke_test
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
+from workflows.rollback import RollbackWorkflow
 
-WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow]
+WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow, RollbackWorkflow]
 
 ACTIVITIES: list[Callable[..., Any]] = [
     analyze,
@@ -34,6 +36,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     build,
     deploy,
     ensure_release_control,
+    find_releases,
     load_groups,
     platform_status,
     promote,
