@@ -19,6 +19,7 @@ from rollway.cli import (
     namespace,
     promote,
     release,
+    rollback_cmd,
     spec_cmds,
     stack_cmds,
     status,
@@ -95,7 +96,7 @@ app.command(rich_help_panel="Promotions")(status.get)
 for cmd in (
     actions.approve,
     actions.reject,
-    actions.rollback,
+    rollback_cmd.rollback,
     actions.abort,
     actions.pause,
     actions.resume,
