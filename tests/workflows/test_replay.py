@@ -37,6 +37,7 @@ def test_histories_are_recorded() -> None:
         "timeskip-wave-failed-undone",  # second wave fails, the first is undone
         "seed-novapay-argocd",  # staging through argocd_sync
         "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
+        "rollback-to-previous",  # RollbackWorkflow: lock, find_releases, traffic, verification
     } <= names, names
 
 
