@@ -40,6 +40,7 @@ from rollway.models import (
 )
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
+from rollway.rollback import FindReleasesInput, ReleaseHistory
 
 
 @dataclass
@@ -57,6 +58,7 @@ class FakeWorld:
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
+    releases: ReleaseHistory = field(default_factory=ReleaseHistory)  # what find_releases says
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -220,6 +222,11 @@ class FakeWorld:
         async def load_groups(service: str) -> GroupDirectory:
             return GroupDirectory(groups=world.groups)
 
+        @activity.defn(name="find_releases")
+        async def find_releases(inp: FindReleasesInput) -> ReleaseHistory:
+            world.calls.append("find_releases")
+            return world.releases
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -249,6 +256,7 @@ class FakeWorld:
             smoke_test,
             analyze,
             load_groups,
+            find_releases,
             ensure_release_control,
             read_release_control,
             undo,
