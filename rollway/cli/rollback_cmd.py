@@ -226,6 +226,14 @@ def rollback(
     output: Annotated[
         Format, typer.Option("--output", "-o", help="table for people; json or yaml for scripts.")
     ] = Format.TABLE,
+    print_input: Annotated[
+        bool,
+        typer.Option(
+            "--print-input",
+            help="Print the workflow input as JSON and start nothing (for `temporal "
+            "workflow start --type RollbackWorkflow --input-file`).",
+        ),
+    ] = False,
 ) -> None:
     """Roll back: a running promotion's canary, or a service to a release that passed a canary."""
     who = by or default_user()
@@ -242,6 +250,9 @@ def rollback(
         return
     with user_errors():
         inp = build_input(ref, environment, to, previous, pipeline, who, reason, force, wait)
+    if print_input:
+        typer.echo(inp.model_dump_json(indent=2, exclude_defaults=True))
+        return
     if not new_flags:
 
         async def find_running() -> str | None:

@@ -1,7 +1,8 @@
 """RollbackWorkflow on the real local stack: real HAProxy, Prometheus, processes and traffic.
 
-The module promotes v1 (a first release: straight to 100 %, no canary), then v2 and
-v4 through their canaries under steady load, and rolls back between them.
+On the stack, the module promotes v1 (a first release: straight to 100 %, no canary),
+then v2 and v4 through their canaries under steady load, and rolls back between them.
+At the end, the failure paths on a time-skipping server over FakeWorld's platform.
 """
 
 from __future__ import annotations
@@ -16,12 +17,21 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
 
 from rollway.models import ApprovalInput, Outcome
-from rollway.rollback import RollbackInput, RollbackResult
+from rollway.rollback import (
+    ReleaseHistory,
+    RollbackInput,
+    RollbackResult,
+    VerifiedRelease,
+    pick_target,
+)
 from rollway.spec import PipelineSpec
+from rollway.spec_loader import parse_pipeline
 from tests.histories.record import save_history
+from tests.support.fake_world import FakeWorld
 from tests.support.local_stack import (
     PRODUCTION,
     LocalStack,
@@ -34,8 +44,10 @@ from tests.support.local_stack import (
     promote,
     stack_home,
 )
-from tests.support.promotions import wait_until
+from tests.support.promotions import pipeline, wait_until
+from tests.support.temporal_servers import bounded
 from workflows.promotion import PromotionWorkflow
+from workflows.release_control import ReleaseControlWorkflow
 from workflows.rollback import RollbackWorkflow
 
 __all__ = ["local_stack", "stack_home"]  # the session's real stack, as fixtures
@@ -211,3 +223,90 @@ async def test_a_running_promotion_holding_the_lock_refuses_or_makes_it_wait(
     assert result.outcome == "rolled_back", result.reason
     assert _serves(url) == {"hello from v2"}
     assert (await finish(holder)).outcome == Outcome.REJECTED
+
+
+# --- the same workflow on a time-skipping server, over FakeWorld's in-memory platform ----
+
+
+def _release(version: str, passed: bool = True) -> VerifiedRelease:
+    return VerifiedRelease(
+        version=version,
+        commit=f"{version}c0ffee",
+        artifact=f"/artifacts/{version}",
+        environment="production",
+        workflow_id=f"promote-demo-{version}c0ffee",
+        canary_passed=passed,
+        how="passed its canary" if passed else "went to 100% with no canary analysis",
+    )
+
+
+async def _fake_rollback(
+    client: Client, world: FakeWorld, **fields: Any
+) -> tuple[RollbackResult, WorkflowHandle[Any, RollbackResult]]:
+    queue = f"tq-{uuid.uuid4()}"
+    control = f"release-control-{queue}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[RollbackWorkflow, ReleaseControlWorkflow],
+        activities=world.activities(),
+    ):
+        handle = await client.start_workflow(
+            RollbackWorkflow.run,
+            RollbackInput(
+                services=["demo"],
+                pipeline=parse_pipeline(pipeline()),
+                by="pytest",
+                release_control=control,
+                **fields,
+            ),
+            id=f"rollback-demo-production-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+        )
+        try:
+            return await handle.result(), handle
+        finally:
+            await bounded(client.get_workflow_handle(control).terminate())
+
+
+@pytest.mark.timeout(60)
+async def test_a_target_failing_its_smoke_checks_never_gets_traffic(ts_client: Client) -> None:
+    world = FakeWorld(stable={"production": "v3"}, fail={"smoke": "GET /: status 500"})
+    world.releases = ReleaseHistory(releases=[_release("v3"), _release("v2")])
+    result, _ = await _fake_rollback(ts_client, world, previous=True)
+    assert result.outcome == "failed"
+    assert "smoke checks of v2 failed" in result.reason and "GET /: status 500" in result.reason
+    assert "traffic untouched on v3" in result.reason
+    assert not any(c.startswith("weight:") for c in world.calls), world.calls
+    assert world.calls.index("rollback:production") > world.calls.index("deploy:production")
+    assert world.stable["production"] == "v3" and "production" not in world.canary
+    assert result.state.traffic == {"demo/production": {"v3": 100}}
+
+
+@pytest.mark.timeout(60)
+async def test_failing_metrics_after_the_switch_fail_the_rollback_and_say_what_serves(
+    ts_client: Client,
+) -> None:
+    world = FakeWorld(stable={"production": "v3"}, verdicts=["inconclusive", "fail"])
+    world.releases = ReleaseHistory(releases=[_release("v3"), _release("v2")])
+    result, _ = await _fake_rollback(ts_client, world, to_version="v2")
+    assert result.outcome == "failed"
+    assert result.reason.startswith("v2 serves 100% but its metrics fail"), result.reason
+    assert result.state.verification == "failed"
+    assert [m.name for m in result.state.rollback_metrics] == ["success-rate"]
+    assert world.calls[-2:] == ["analyze:100:inconclusive", "analyze:100:fail"]
+    assert world.stable["production"] == "v2"  # no automatic roll forward: a human decides
+
+
+def test_previous_steps_back_past_the_current_release_never_forward() -> None:
+    history = ReleaseHistory(
+        releases=[_release("v5"), _release("v4", passed=False), _release("v3"), _release("v2")]
+    )
+    assert pick_target(history, "v5", None).release == _release("v3")
+    assert pick_target(history, "v3", None).release == _release("v2")
+    assert pick_target(history, "v2", None).refusal == (
+        "nothing to roll back to: no release before v2 here"
+    )
+    forced = pick_target(history, "v5", "v4")
+    assert forced.needs_force and forced.release == _release("v4", passed=False)
+    assert pick_target(history, "v7", None).release == _release("v5")  # unknown current
