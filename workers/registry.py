@@ -23,13 +23,20 @@ from activities.platform import (
     wait_ready,
 )
 from activities.release_control import ensure_release_control, read_release_control
+from activities.releases import find_releases
 from activities.scan import scan_gate
 from activities.smoke import smoke_test
 from workflows.monitor import HealthMonitorWorkflow
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
+from workflows.rollback import RollbackWorkflow
 
-WORKFLOWS: list[type] = [PromotionWorkflow, ReleaseControlWorkflow, HealthMonitorWorkflow]
+WORKFLOWS: list[type] = [
+    PromotionWorkflow,
+    ReleaseControlWorkflow,
+    HealthMonitorWorkflow,
+    RollbackWorkflow,
+]
 
 ACTIVITIES: list[Callable[..., Any]] = [
     analyze,
@@ -39,6 +46,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     declare_monitor_incident,
     deploy,
     ensure_release_control,
+    find_releases,
     load_groups,
     open_incident,
     notify,

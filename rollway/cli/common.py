@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 ID_PREFIX = "promote-"
+ROLLBACK_PREFIX = "rollback-"
 NO_TTY_WIDTH = 1000
 """Console width when the stream is not a terminal: long lines are never wrapped."""
 
@@ -161,7 +162,7 @@ async def find(client: Client, ref: str, *, running_only: bool = False) -> Found
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
-    if ref.startswith(ID_PREFIX):
+    if ref.startswith((ID_PREFIX, ROLLBACK_PREFIX)):
         try:
             desc = await client.get_workflow_handle(ref).describe()
         except RPCError as e:

@@ -20,6 +20,7 @@ from rollway.cli import (
     namespace,
     promote,
     release,
+    rollback_cmd,
     spec_cmds,
     stack_cmds,
     status,
@@ -99,7 +100,7 @@ app.command(rich_help_panel="Promotions")(dora.dora)
 for cmd in (
     actions.approve,
     actions.reject,
-    actions.rollback,
+    rollback_cmd.rollback,
     actions.abort,
     actions.pause,
     actions.resume,

@@ -46,6 +46,7 @@ from rollway.monitor.report import CheckResults, ChecksInput
 from rollway.notify.events import NotifyInput, NotifyResult
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
+from rollway.rollback import FindReleasesInput, ReleaseHistory
 
 
 @dataclass
@@ -66,6 +67,7 @@ class FakeWorld:
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
     canary_artifact: dict[str, str] = field(default_factory=dict)
     notified: list[NotifyInput] = field(default_factory=list)  # `notify` calls, in order
+    releases: ReleaseHistory = field(default_factory=ReleaseHistory)  # what find_releases says
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -255,6 +257,11 @@ class FakeWorld:
             world.calls.append("run_health_checks")
             return await asyncio.to_thread(real_run_health_checks, inp)
 
+        @activity.defn(name="find_releases")
+        async def find_releases(inp: FindReleasesInput) -> ReleaseHistory:
+            world.calls.append("find_releases")
+            return world.releases
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -289,6 +296,7 @@ class FakeWorld:
             smoke_test,
             analyze,
             load_groups,
+            find_releases,
             ensure_release_control,
             read_release_control,
             undo,

@@ -41,6 +41,7 @@ def test_histories_are_recorded() -> None:
         "timeskip-rolled-back-opens-incidents",  # incidents-out: GitHub issue + PagerDuty
         "monitor-failing-declares-incident",  # HealthMonitorWorkflow: check fails, incident
         "notify-slack-thread-rolled-back",  # workflow.patched("notifications"): notify
+        "rollback-to-previous",  # RollbackWorkflow: lock, find_releases, traffic, verification
     } <= names, names
 
 
