@@ -8,6 +8,7 @@ from typing import Any
 from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
+from activities.catalog import load_pipeline
 from activities.groups import load_groups
 from activities.platform import (
     argocd_sync,
@@ -35,6 +36,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     deploy,
     ensure_release_control,
     load_groups,
+    load_pipeline,
     platform_status,
     promote,
     read_release_control,

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.catalog import catalog_activity
 from activities.release_control import ensure_release_control, read_release_control
 from rollway.models import (
     AnalysisInput,
@@ -40,6 +41,11 @@ from rollway.models import (
 )
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
+from rollway.spec_catalog import CatalogConfig
+from tests.support.binaries import ROOT
+
+DEV_CATALOG = CatalogConfig(folder=ROOT / "pipelines", allow_inline=True)
+"""The repo's pipelines/, and inline specs accepted: a development worker, like `rollway up`."""
 
 
 @dataclass
@@ -57,6 +63,7 @@ class FakeWorld:
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
+    catalog: CatalogConfig = DEV_CATALOG  # the real `load_pipeline`, over this catalog
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -238,6 +245,7 @@ class FakeWorld:
             )
 
         return [
+            catalog_activity(world.catalog),
             build,
             scan_gate,
             deploy,
