@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.catalog import catalog_activity
+from activities.catalog import load_with
 from activities.release_control import ensure_release_control, read_release_control
 from rollway.models import (
     AnalysisInput,
@@ -28,6 +28,8 @@ from rollway.models import (
     BuildResult,
     DeployInput,
     ImageRef,
+    LoadedPipeline,
+    LoadPipelineInput,
     MetricResult,
     PlatformInput,
     ResolveImageInput,
@@ -63,7 +65,7 @@ class FakeWorld:
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
-    catalog: CatalogConfig = DEV_CATALOG  # the real `load_pipeline`, over this catalog
+    catalog: CatalogConfig = DEV_CATALOG  # the real catalog code loads from it
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -102,6 +104,10 @@ class FakeWorld:
 
     def activities(self) -> list[Callable[..., Any]]:
         world = self
+
+        @activity.defn(name="load_pipeline")
+        async def load_pipeline(inp: LoadPipelineInput) -> LoadedPipeline:
+            return load_with(world.catalog, inp)  # the real loader, over `world.catalog`
 
         @activity.defn(name="build")
         async def build(inp: BuildInput) -> BuildResult:
@@ -245,7 +251,7 @@ class FakeWorld:
             )
 
         return [
-            catalog_activity(world.catalog),
+            load_pipeline,
             build,
             scan_gate,
             deploy,

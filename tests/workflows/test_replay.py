@@ -37,6 +37,9 @@ def test_histories_are_recorded() -> None:
         "timeskip-wave-failed-undone",  # second wave fails, the first is undone
         "seed-novapay-argocd",  # staging through argocd_sync
         "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
+        # workflow.patched("trusted-catalog"): the pipeline loaded by name, or refused inline
+        "catalog-by-name-rejected",
+        "catalog-inline-refused",
     } <= names, names
 
 
