@@ -93,8 +93,9 @@ def pipeline_path(service: str, pipeline: str | Path | None) -> Path | None:
     path = catalog / f"{service}.yaml"
     if not path.is_file():
         known = ", ".join(known_services(catalog)) or "none"
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
         raise UserError(
-            f"unknown service '{service}': no {path}; known services: {known} "
+            f"unknown service '{service}': no {shown}; known services: {known} "
             "(or pass --pipeline NAME|FILE)",
             2,
         )
