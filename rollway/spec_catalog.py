@@ -134,6 +134,7 @@ class CatalogConfig:
                     f"worker with {ENV_INLINE}=1 (--allow-inline-pipelines)"
                 )
             check_service(inline, service, "inline pipeline")
+            check_worker_fields(inline, "inline pipeline")
             return Loaded(inline, spec_digest(inline), INLINE_SOURCE, Path("."), inline=True)
         try:
             clean = check_pipeline_name(name or service)
@@ -152,6 +153,7 @@ class CatalogConfig:
         except SpecError as e:
             raise CatalogError(f"catalog pipeline '{clean}' is invalid: {e}") from None
         check_service(spec, service, f"catalog pipeline '{clean}'")
+        check_worker_fields(spec, f"catalog pipeline '{clean}'")
         rel = path.relative_to(folder.resolve())
         return Loaded(spec, file_digest(data), f"{where} {rel}", path.parent)
 
@@ -225,6 +227,14 @@ def check_service(spec: PipelineSpec, service: str, what: str) -> None:
             f"{what} is for service '{spec.service}', not '{service}': "
             f"name the pipeline of '{service}'"
         )
+
+
+def check_worker_fields(spec: PipelineSpec, what: str) -> None:
+    """Refuse fields that would choose the worker's credentials (`rollway.spec_worker`)."""
+    from rollway.spec_worker import refused_fields
+
+    if problems := refused_fields(spec):
+        raise CatalogError(f"{what}: " + "; ".join(f"{p}: {m}" for p, m in problems))
 
 
 def _public(url: str) -> str:

@@ -10,6 +10,7 @@ audit trail.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,12 @@ from rollway.cli.common import UserError
 from rollway.cli.promote import build_input
 from rollway.cli.status import pipeline_line
 from rollway.models import LoadedPipeline, LoadPipelineInput, Outcome, PromotionInput, Stage
+from rollway.platform.base import PlatformError
+from rollway.platform.registry import platform_for
 from rollway.spec_catalog import INLINE_SOURCE, CatalogConfig, file_digest, spec_digest
 from rollway.spec_loader import parse_pipeline
 from tests.histories.record import save_history
+from tests.support.binaries import ROOT
 from tests.support.fake_world import FakeWorld
 from tests.support.promotions import pipeline, wait_until
 from tests.support.release_control import GROUPS, release_run
@@ -247,3 +251,50 @@ def test_promote_sends_the_catalog_name_of_a_local_file(
     inline = build_input("demo", "v2", "abc1234", str(elsewhere), "ci", inline=True)
     assert inline.inp.pipeline is not None and inline.inp.pipeline_name is None
     assert inline.inp.pipeline_dir == str(elsewhere.parent)
+
+
+# --- platform credentials are worker configuration -----------------------------------------
+
+
+def shop_with(**cluster: Any) -> dict[str, Any]:
+    spec = yaml.safe_load((ROOT / "pipelines" / "shop.yaml").read_text())
+    spec["environments"]["production"]["platform"]["clusters"][0].update(cluster)
+    return dict(spec)
+
+
+def test_a_pipeline_choosing_a_kubeconfig_file_is_refused(tmp_path: Path) -> None:
+    folder = catalog_folder(tmp_path / "catalog", {"shop": shop_with(kubeconfig="/tmp/mine")})
+    field = "environments.production.platform.clusters[0].kubeconfig"
+    with pytest.raises(ApplicationError, match=re.escape(field) + ".*ROLLWAY_WORKER_CONFIG"):
+        load(CatalogConfig(folder=folder), service="shop")
+    dev = CatalogConfig(folder=folder, allow_inline=True)  # inline specs are checked too
+    with pytest.raises(ApplicationError, match=re.escape(field)):
+        load(dev, service="shop", inline=parse_pipeline(shop_with(kubeconfig="/tmp/mine")))
+
+
+def test_the_workers_credentials_and_namespaces_replace_the_pipelines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "worker.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kubernetes": {
+                    "kubeconfig": str(tmp_path / "kubeconfig"),
+                    "clusters": {"eu-west-1": {"context": "worker-eu"}},
+                    "writable_namespaces": ["shop"],
+                }
+            }
+        )
+    )
+    monkeypatch.setenv("ROLLWAY_WORKER_CONFIG", str(config))
+    # an execution from before the catalog may still carry a kubeconfig: it is ignored
+    spec = parse_pipeline(shop_with(kubeconfig="/tmp/mine", context="pipeline-eu"))
+    platform = platform_for(spec.environments["production"], None)
+    eu, us = platform.config.clusters  # type: ignore[attr-defined]
+    assert (eu.context, eu.kubeconfig) == ("worker-eu", str(tmp_path / "kubeconfig"))
+    assert us.in_cluster and us.kubeconfig == str(tmp_path / "kubeconfig")
+    assert platform.config.writable_namespaces == {"shop"}  # type: ignore[attr-defined]
+    # staging writes shop-staging and argocd, which this worker may not write
+    with pytest.raises(PlatformError, match="'shop-staging' is not among this worker's"):
+        platform_for(spec.environments["staging"], None)
