@@ -20,10 +20,12 @@ import yaml
 from pydantic import ValidationError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from typer.testing import CliRunner
 
 from activities.build import build
 from activities.catalog import catalog_activity
 from rollway.cli.common import UserError
+from rollway.cli.main import app
 from rollway.cli.promote import build_input
 from rollway.cli.status import pipeline_line
 from rollway.models import LoadedPipeline, LoadPipelineInput, Outcome, PromotionInput, Stage
@@ -298,3 +300,13 @@ def test_the_workers_credentials_and_namespaces_replace_the_pipelines(
     # staging writes shop-staging and argocd, which this worker may not write
     with pytest.raises(PlatformError, match="'shop-staging' is not among this worker's"):
         platform_for(spec.environments["staging"], None)
+
+
+def test_validate_reports_a_kubeconfig_field_like_the_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yaml"
+    path.write_text(yaml.safe_dump(shop_with(kubeconfig="/tmp/mine")))
+    r = CliRunner().invoke(app, ["validate", str(path)], env={"COLUMNS": "300"})
+    assert r.exit_code == 2
+    assert "environments.production.platform.clusters[0].kubeconfig: a kubeconfig file" in (
+        " ".join(r.output.split())
+    )
