@@ -10,9 +10,10 @@ The worker reads `ROLLWAY_WORKER_CONFIG` (a YAML file, see docs/catalog.md):
       writable_namespaces: [shop, shop-staging, argocd]
 
 A pipeline's `clusters[].kubeconfig` (a file the worker would read credentials from)
-is refused when the pipeline is loaded. The worker's `clusters` replace a pipeline's
-`context`/`in_cluster` for the clusters they name, and `writable_namespaces` bounds
-every write whatever the pipeline's `allowed_namespaces` say. AWS credentials and
+is refused when the pipeline is loaded. Once the worker names clusters, they replace a
+pipeline's `context`/`in_cluster`, and a cluster it does not name is refused;
+`writable_namespaces` bounds every write whatever the pipeline's `allowed_namespaces`
+say. AWS credentials and
 roles come from boto3's default chain on the worker; no pipeline field names one.
 """
 
@@ -126,6 +127,12 @@ def with_worker_config(
                 c.kubeconfig,
             )
         creds = worker.clusters.get(c.name)
+        if creds is None and worker.clusters:
+            raise WorkerConfigError(
+                f"cluster '{c.name}' has no credentials in this worker's configuration "
+                f"(it knows {', '.join(sorted(worker.clusters))}): add "
+                f"`kubernetes.clusters.{c.name}: {{context: …}}` to ROLLWAY_WORKER_CONFIG"
+            )
         update: dict[str, object] = {"kubeconfig": worker.kubeconfig}
         if creds is not None:
             update |= {"context": creds.context, "in_cluster": creds.in_cluster}

@@ -283,7 +283,11 @@ def test_the_workers_credentials_and_namespaces_replace_the_pipelines(
             {
                 "kubernetes": {
                     "kubeconfig": str(tmp_path / "kubeconfig"),
-                    "clusters": {"eu-west-1": {"context": "worker-eu"}},
+                    "clusters": {
+                        "eu-west-1": {"context": "worker-eu"},
+                        "us-east-1": {"in_cluster": True},
+                        "staging": {"context": "worker-staging"},
+                    },
                     "writable_namespaces": ["shop"],
                 }
             }
@@ -300,6 +304,10 @@ def test_the_workers_credentials_and_namespaces_replace_the_pipelines(
     # staging writes shop-staging and argocd, which this worker may not write
     with pytest.raises(PlatformError, match="'shop-staging' is not among this worker's"):
         platform_for(spec.environments["staging"], None)
+    # a cluster the worker has no credentials for is refused, whatever the pipeline says
+    other = parse_pipeline(shop_with(name="ap-south-1", context="prod-ap"))
+    with pytest.raises(PlatformError, match="cluster 'ap-south-1' has no credentials"):
+        platform_for(other.environments["production"], None)
 
 
 def test_validate_reports_a_kubeconfig_field_like_the_catalog(tmp_path: Path) -> None:
