@@ -38,6 +38,7 @@ from tests.support.binaries import ROOT
 from tests.support.fake_world import FakeWorld
 from tests.support.promotions import pipeline, wait_until
 from tests.support.release_control import GROUPS, release_run
+from workers.main import catalog_config
 
 
 @pytest.fixture
@@ -318,3 +319,15 @@ def test_validate_reports_a_kubeconfig_field_like_the_catalog(tmp_path: Path) ->
     assert "environments.production.platform.clusters[0].kubeconfig: a kubeconfig file" in (
         " ".join(r.output.split())
     )
+
+
+def test_only_an_explicit_switch_makes_a_development_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ROLLWAY_DEV_INLINE_PIPELINES", raising=False)
+    assert not catalog_config([]).allow_inline  # the default refuses inline specs
+    assert catalog_config(["--allow-inline-pipelines"]).allow_inline
+    monkeypatch.setenv("ROLLWAY_DEV_INLINE_PIPELINES", "1")
+    assert catalog_config([]).allow_inline
+    with pytest.raises(SystemExit, match="unknown argument"):
+        catalog_config(["--allow-inline"])
