@@ -31,6 +31,7 @@ from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionStat
 from rollway.platform.base import Target
 from rollway.platform.local import LocalPlatform
 from rollway.spec import CanaryStep, PipelineSpec
+from rollway.spec_catalog import CatalogConfig
 from rollway.spec_loader import load_pipeline
 from workers.main import build_worker, connect
 from workflows.promotion import PromotionWorkflow
@@ -110,7 +111,9 @@ async def bench(runs: int, rps: int) -> list[float]:
     queue = f"rollway-bench-{uuid.uuid4()}"
     times: list[float] = []
     with ThreadPoolExecutor(max_workers=64) as executor:
-        async with build_worker(client, executor, task_queue=queue):
+        # a development worker: the bench sends inline variants of pipelines/demo.yaml
+        dev = CatalogConfig(folder=ROOT / "pipelines", allow_inline=True)
+        async with build_worker(client, executor, task_queue=queue, catalog=dev):
             base = await run_once(queue, STABLE, pipeline(judged=False))
             if base.outcome != Outcome.PROMOTED:
                 raise SystemExit(f"could not make {STABLE} stable: {base.reason}")

@@ -209,6 +209,7 @@ async def measure(home: Path, runs: int, baseline: bool, verbose: bool) -> None:
                 *how,
                 "--pipeline",
                 str(pipeline),
+                "--inline",  # the bench's own pipeline file; `rollway up`'s worker is a dev one
                 "--by",
                 "bench",
                 "-o",

@@ -137,9 +137,8 @@ async def read_run(client: Client, wf: WorkflowExecution) -> RunRecord:
     state = result.state if result is not None else None
     finished = (state.finished_at if state else None) or wf.close_time or wf.start_time
     service = attr("RollwayService") or (inp.service if inp else "") or "unknown"
-    environment = attr("RollwayEnvironment") or (
-        inp.pipeline.canary.environment if inp else "unknown"
-    )
+    spec = inp.pipeline if inp else None  # catalog promotions name theirs: see `targets`
+    environment = attr("RollwayEnvironment") or (spec.canary.environment if spec else "unknown")
     deployment = Deployment(
         workflow_id=wf.id,
         run_id=wf.run_id,
@@ -151,7 +150,7 @@ async def read_run(client: Client, wf: WorkflowExecution) -> RunRecord:
         commit_time=inp.commit_time if inp else None,
         reached_production=reached_production(outcome, result, attr("RollwayStage")),
     )
-    targets = inp.pipeline.dora.targets if inp and inp.pipeline.dora else None
+    targets = spec.dora.targets if spec and spec.dora else None
     complete = inp is not None and (result is not None or not completed)
     return RunRecord(deployment, targets, complete=complete)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 
 from rollway.fields import Person, Text
 from rollway.metrics.results import (
@@ -36,6 +36,7 @@ from rollway.spec import (
     ScanSpec,
     SmokeCheck,
 )
+from rollway.spec_catalog import check_pipeline_name
 
 
 class Stage(StrEnum):
@@ -73,18 +74,33 @@ def _checked(check: Callable[[str, str], str], field: str) -> AfterValidator:
     return AfterValidator(lambda v: check(v, field))
 
 
+def _optional(check: Callable[[str, str], str], field: str) -> AfterValidator:
+    return AfterValidator(lambda v: None if v is None else check(v, field))
+
+
 class PromotionInput(BaseModel):
     """Start a promotion of `version` (built from `commit`) of `service`.
 
     Each value is checked where it enters (it names artifact folders, workflow ids,
     HAProxy servers and metric labels): a path or a query cannot hide in one.
+    The pipeline is a NAME in the worker's catalog (default: the service's name);
+    an inline `pipeline` spec runs only on a development worker (docs/catalog.md).
     """
 
     service: Annotated[str, _checked(check_name, "service")]
     version: Annotated[str, _checked(check_version, "version")]
     commit: Annotated[str, _checked(check_commit, "commit")]
-    pipeline: PipelineSpec
-    pipeline_dir: str = Field(default=".", description="Folder of the pipeline file.")
+    pipeline_name: Annotated[str | None, _optional(check_pipeline_name, "pipeline_name")] = Field(
+        default=None,
+        description="The pipeline in the worker's catalog, e.g. 'demo'; default the service.",
+    )
+    pipeline: PipelineSpec | None = Field(
+        default=None,
+        description="An inline spec: development workers only (and histories before the catalog).",
+    )
+    pipeline_dir: str = Field(
+        default=".", description="Inline specs only: folder of the pipeline file."
+    )
     requested_by: str = "ci"
     author: str | None = Field(
         default=None, description="The commit's author: may not approve unless allowed."
@@ -99,6 +115,14 @@ class PromotionInput(BaseModel):
         description="When the commit was made, with its zone (CI passes it, e.g. "
         "`git show -s --format=%cI`): DORA lead time runs from here to 100 %.",
     )
+
+    @model_validator(mode="after")
+    def _one_pipeline(self) -> PromotionInput:
+        if self.pipeline is not None and self.pipeline_name is not None:
+            raise ValueError(
+                "give pipeline_name (from the worker's catalog) or an inline pipeline, not both"
+            )
+        return self
 
 
 class ApprovalInput(BaseModel):
@@ -165,6 +189,15 @@ class PromotionState(BaseModel):
     stage: Stage = Stage.PENDING
     outcome: Outcome = Outcome.RUNNING
     reason: str = ""
+    pipeline: str = Field(default="", description="The pipeline's catalog name ('' inline).")
+    pipeline_digest: str | None = Field(
+        default=None, description="sha256 of the pipeline the worker loaded (None: not yet)."
+    )
+    pipeline_source: str = Field(
+        default="",
+        description="Where the worker loaded it: its catalog and file, or "
+        "'inline pipeline (development worker)'.",
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     artifact: str | None = None
@@ -220,6 +253,25 @@ class BuildInput(BaseModel):
     commit: str
     build: BuildSpec
     pipeline_dir: str
+
+
+class LoadPipelineInput(BaseModel):
+    """Load the pipeline `name` (default `service`) from the worker's catalog, or vouch for
+    an inline spec (development workers only)."""
+
+    service: str
+    name: str | None = None
+    inline: PipelineSpec | None = None
+
+
+class LoadedPipeline(BaseModel):
+    """The spec the worker vouches for, its sha256 and where it came from."""
+
+    spec: PipelineSpec
+    digest: str = Field(description="sha256:… of the catalog file (inline: of the spec's JSON).")
+    source: str
+    pipeline_dir: str = Field(description="The file's folder on the worker (build workdir base).")
+    inline: bool = False
 
 
 class BuildResult(BaseModel):
@@ -367,6 +419,8 @@ __all__ = [
     "DeployInput",
     "GateState",
     "ImageRef",
+    "LoadPipelineInput",
+    "LoadedPipeline",
     "MetricCheck",
     "MetricResult",
     "Outcome",

@@ -27,6 +27,7 @@ from rollway.fields import Person, Text
 from rollway.models import PromotionState
 from rollway.security.inputs import check_name, check_version
 from rollway.spec import PipelineSpec
+from rollway.spec_catalog import check_pipeline_name
 
 RELEASE_MANAGER = "release-manager"
 """The group whose members may force a rollback to a release that never passed a canary."""
@@ -64,8 +65,19 @@ class RollbackInput(BaseModel):
     previous: bool = Field(
         default=False, description="Return to the previous verified release (the default)."
     )
-    pipeline: PipelineSpec = Field(
-        description="The service's pipeline: environment, run command, smoke checks, metrics."
+    pipeline_name: Annotated[
+        str | None,
+        AfterValidator(lambda v: None if v is None else check_pipeline_name(v, "pipeline_name")),
+    ] = Field(
+        default=None,
+        description="The pipeline in the worker's catalog (default: the service's name); the "
+        "worker loads it (environment, run command, smoke checks, metrics) and records its "
+        "sha256.",
+    )
+    pipeline: PipelineSpec | None = Field(
+        default=None,
+        description="An inline pipeline: accepted only by development workers "
+        "(ROLLWAY_DEV_INLINE_PIPELINES=1, `rollway up`).",
     )
     by: Person = Field(description="Who asks (audited; a release manager to force).")
     reason: Text = ""
@@ -102,6 +114,10 @@ class RollbackInput(BaseModel):
             )
         if self.previous and self.to_version is not None:
             raise ValueError("give either to_version or previous, not both")
+        if self.pipeline is not None and self.pipeline_name is not None:
+            raise ValueError("give pipeline_name (the worker's catalog) or pipeline, not both")
+        if self.pipeline is None:
+            return self  # the worker loads and checks it (`load_pipeline`)
         if self.pipeline.service not in self.services:
             raise ValueError(
                 f"pipeline: it is {self.pipeline.service}'s pipeline, not one of "

@@ -280,9 +280,15 @@ def _pollers(address: str) -> set[str]:
 
 
 def _start_worker(home: Path, address: str, timeout: float = 60.0) -> dict[str, object]:
+    from rollway.spec_catalog import local_catalog
+
     env = {k: v for k, v in os.environ.items() if k not in _STALE_ENV} | {
         "ROLLWAY_HOME": str(home),
         "ROLLWAY_STACK_WORKER": "1",
+        # A development worker: pipelines from this checkout's catalog, and inline specs
+        # accepted too (`rollway promote --inline`; `rollway status` says so).
+        "ROLLWAY_PIPELINE_CATALOG": str(local_catalog().resolve()),
+        "ROLLWAY_DEV_INLINE_PIPELINES": "1",
     }
     (home / WORKER_READY).unlink(missing_ok=True)
     log = home / "logs" / "worker.log"

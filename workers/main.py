@@ -1,6 +1,12 @@
 """The Rollway worker: runs PromotionWorkflow and every activity on task queue `rollway`.
 
-    python -m workers.main
+    python -m workers.main [--allow-inline-pipelines]
+
+Pipelines come from the worker's trusted catalog (`ROLLWAY_PIPELINE_CATALOG`, a folder,
+default ./pipelines; or `ROLLWAY_PIPELINE_CATALOG_GIT` at `ROLLWAY_PIPELINE_CATALOG_REF`):
+a promotion only names one. An inline spec in the workflow input runs only on a worker
+started with `--allow-inline-pipelines` or `ROLLWAY_DEV_INLINE_PIPELINES=1` (development;
+`rollway up` sets it). See docs/catalog.md.
 
 It connects the way the `temporal` CLI does (`rollway.connection`): a profile of
 Temporal's config file and the `TEMPORAL_*` variables (address, namespace, TLS/mTLS,
@@ -33,11 +39,13 @@ from typing import Any, NoReturn
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.catalog import catalog_activity, load_pipeline
 from rollway import TASK_QUEUE
 from rollway.connection import Overrides, Settings, TemporalConnectionError, load_settings
 from rollway.connection import connect as connect_to
 from rollway.home import home
 from rollway.platform.local.supervisor import HAProxySupervisor
+from rollway.spec_catalog import CatalogConfig
 from workers import dora_export, stack_link
 from workers.health import Health, keep_beating, serve
 from workers.registry import ACTIVITIES, WORKFLOWS
@@ -62,13 +70,20 @@ def build_worker(
     task_queue: str = TASK_QUEUE,
     activities: Sequence[Callable[..., Any]] | None = None,
     graceful_shutdown: timedelta = timedelta(0),
+    catalog: CatalogConfig | None = None,
 ) -> Worker:
-    """A worker for every Rollway workflow; `activities` replaces the real ones in tests."""
+    """A worker for every Rollway workflow; `activities` replaces the real ones in tests.
+
+    `catalog` binds `load_pipeline` to a catalog (else it reads the environment per call).
+    """
+    chosen = list(ACTIVITIES if activities is None else activities)
+    if catalog is not None:
+        chosen = [a for a in chosen if a is not load_pipeline] + [catalog_activity(catalog)]
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=list(ACTIVITIES if activities is None else activities),
+        activities=chosen,
         activity_executor=executor,
         max_concurrent_activities=64,
         graceful_shutdown_timeout=graceful_shutdown,
@@ -88,8 +103,18 @@ def serve_metrics(health: Health) -> int | None:
     return int(port)
 
 
-async def main(settings: Settings | None = None) -> None:
+def catalog_config(argv: Sequence[str]) -> CatalogConfig:
+    """The catalog from the environment; `--allow-inline-pipelines` turns inline specs on."""
+    unknown = [a for a in argv if a != "--allow-inline-pipelines"]
+    if unknown:
+        raise SystemExit(f"worker: unknown argument(s) {unknown}; known: --allow-inline-pipelines")
+    return CatalogConfig.from_env(allow_inline=True if argv else None)
+
+
+async def main(settings: Settings | None = None, argv: Sequence[str] = ()) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    catalog = catalog_config(argv)
+    logging.info("worker: %s", catalog.describe())
     health = Health()
     beating = asyncio.create_task(keep_beating(health))
     metrics_port = serve_metrics(health)
@@ -103,7 +128,9 @@ async def main(settings: Settings | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=64) as executor:
-        worker = build_worker(client, executor, graceful_shutdown=GRACEFUL_SHUTDOWN)
+        worker = build_worker(
+            client, executor, graceful_shutdown=GRACEFUL_SHUTDOWN, catalog=catalog
+        )
         async with worker:
             logging.info(
                 "worker polling task queue %s at %s, namespace %s",
@@ -137,5 +164,5 @@ def exit_cleanly() -> NoReturn:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(argv=sys.argv[1:]))
     exit_cleanly()

@@ -8,6 +8,7 @@ from typing import Any
 from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
+from activities.catalog import load_pipeline
 from activities.groups import load_groups
 from activities.incidents import open_incident
 from activities.monitor import declare_monitor_incident, run_health_checks
@@ -50,6 +51,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     load_groups,
     open_incident,
     notify,
+    load_pipeline,
     platform_status,
     promote,
     read_release_control,

@@ -172,8 +172,9 @@ async def promote_and_watch(
 
     from rollway.models import ApprovalInput, PromotionState, Stage
 
-    inp = build_input(SERVICE, version, fresh_commit(version), pipeline, BOT)
-    started = await start(client, inp)
+    request = build_input(SERVICE, version, fresh_commit(version), pipeline, BOT)
+    inp = request.inp
+    started = await start(client, inp, request.spec)
     announce(started, inp)
     handle = client.get_workflow_handle(started.workflow_id)
 
@@ -285,7 +286,8 @@ async def run_demo(pipeline: Path, rps: float, keep_running: bool) -> bool:
 
     total = 6
     client = await connect()
-    spec = build_input(SERVICE, "v1", fresh_commit("v1"), pipeline, BOT).pipeline
+    spec = build_input(SERVICE, "v1", fresh_commit("v1"), pipeline, BOT).spec
+    assert spec is not None  # a local file
     if rps < (floor := min_rps(spec)):
         out().print(
             f"[yellow]warning:[/yellow] --rps {rps:g} is below {floor:g}: the first "

@@ -14,7 +14,8 @@ from rollway.cli.listing import _value
 from rollway.cli.output import Format, OutputOpt, emit
 
 if TYPE_CHECKING:
-    from rollway.dora import DoraReport, GroupMetrics
+    from rollway.dora import Deployment, DoraReport, GroupMetrics
+    from rollway.spec import DoraTargets
 
 STATUS_STYLE = {"met": "green", "missed": "red", "no data": "dim"}
 
@@ -186,7 +187,7 @@ def dora(
             since=start,
             until=until,
             rollbacks=rollbacks,
-            targets=history.targets,
+            targets=_with_catalog_targets(history.targets, history.deployments),
             truncated=history.truncated,
         )
         emit(report.model_dump(mode="json"), output, lambda: _table(report))
@@ -195,3 +196,23 @@ def dora(
     report = run(main())
     if check and any(c.status == "missed" for m in report.groups for c in m.targets):
         raise typer.Exit(1)
+
+
+def _with_catalog_targets(
+    recorded: dict[str, DoraTargets], deployments: list[Deployment]
+) -> dict[str, DoraTargets]:
+    """Targets recorded by inline runs, else this machine's catalog pipeline of the service
+    (promotions that name their pipeline carry no spec in their input)."""
+    from rollway.spec_catalog import local_catalog
+    from rollway.spec_loader import SpecError, load_pipeline
+
+    targets = dict(recorded)
+    for service in sorted({d.service for d in deployments} - set(targets)):
+        path = local_catalog() / f"{service}.yaml"
+        try:
+            spec = load_pipeline(path) if path.is_file() else None
+        except SpecError:
+            spec = None
+        if spec is not None and spec.dora is not None:
+            targets[service] = spec.dora.targets
+    return targets

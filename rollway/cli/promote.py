@@ -92,22 +92,50 @@ def parse_commit_time(text: str | None, now: datetime | None = None) -> datetime
     return at
 
 
-def pipeline_path(service: str, pipeline: Path | None) -> Path:
-    """The pipeline file: --pipeline, else `pipelines/<service>.yaml` under the current folder."""
+def pipeline_path(service: str, pipeline: str | Path | None) -> Path | None:
+    """The local pipeline file: --pipeline FILE, else `<catalog>/<NAME or service>.yaml`.
+
+    None when --pipeline names a catalog entry this machine does not hold (the worker's
+    catalog may be a git repository): the worker validates it.
+    """
+    from rollway.security.inputs import InputError
+    from rollway.spec_catalog import check_pipeline_name, local_catalog
+
+    if pipeline is not None and Path(pipeline).is_file():
+        return Path(pipeline).resolve()
+    catalog = local_catalog()
     if pipeline is not None:
-        if not pipeline.is_file():
-            raise UserError(f"--pipeline {pipeline}: file not found", 2)
-        return pipeline.resolve()
-    folder = Path.cwd() / "pipelines"
-    path = folder / f"{service}.yaml"
+        try:
+            name = check_pipeline_name(str(pipeline), "--pipeline")
+        except InputError as e:
+            raise UserError(f"{e}; or give the path of a pipeline file", 2) from None
+        found = [catalog / f"{name}{ext}" for ext in (".yaml", ".yml")]
+        return next((f.resolve() for f in found if f.is_file()), None)
+    path = catalog / f"{service}.yaml"
     if not path.is_file():
-        known = ", ".join(known_services(folder)) or "none"
+        known = ", ".join(known_services(catalog)) or "none"
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
         raise UserError(
-            f"unknown service '{service}': no pipelines/{service}.yaml; known "
-            f"services: {known} (or pass --pipeline FILE)",
+            f"unknown service '{service}': no {shown}; known services: {known} "
+            "(or pass --pipeline NAME|FILE)",
             2,
         )
     return path.resolve()
+
+
+def catalog_name(path: Path) -> str:
+    """The catalog name of a local pipeline file (its path under the catalog, no suffix)."""
+    from rollway.spec_catalog import ENV_DIR, local_catalog
+
+    root = local_catalog().resolve()
+    if not path.is_relative_to(root):
+        raise UserError(
+            f"{path} is not in the pipeline catalog ({root}; set {ENV_DIR} to change it): "
+            "workers load pipelines by name from their catalog, so add the file there, or "
+            "send it with --inline (accepted by development workers only, e.g. `rollway up`)",
+            2,
+        )
+    return path.relative_to(root).with_suffix("").as_posix()
 
 
 def load_spec(path: Path, service: str) -> PipelineSpec:
@@ -128,22 +156,31 @@ def load_spec(path: Path, service: str) -> PipelineSpec:
     return spec
 
 
-def summary(inp: PromotionInput) -> str:
+def summary(inp: PromotionInput, spec: PipelineSpec | None = None) -> str:
     """One line for the Temporal UI's list and workflow header (set once, at start)."""
-    return f"{inp.service} {inp.version} ({inp.commit[:12]}) to {inp.pipeline.canary.environment}"
+    spec = spec or inp.pipeline
+    where = f" to {spec.canary.environment}" if spec is not None else ""
+    return f"{inp.service} {inp.version} ({inp.commit[:12]}){where}"
 
 
-def details(inp: PromotionInput) -> str:
+def details(inp: PromotionInput, spec: PipelineSpec | None = None) -> str:
     """The Temporal UI's static details (Markdown): what was asked, by whom, which pipeline."""
-    steps = " → ".join(f"{s.weight}%" for s in inp.pipeline.canary.steps)
+    spec = spec or inp.pipeline
+    source = (
+        f"inline from `{inp.pipeline_dir}` (development workers only)"
+        if inp.pipeline is not None
+        else f"`{inp.pipeline_name or inp.service}` from the worker's catalog"
+    )
     lines = [
         f"**{inp.service}** {inp.version}",
         "",
         f"- commit: `{inp.commit}`",
-        f"- pipeline: `{inp.pipeline_dir}` (service `{inp.pipeline.service}`)",
-        f"- canary in {inp.pipeline.canary.environment}: {steps}",
-        f"- requested by: {inp.requested_by}" + (" (hotfix)" if inp.hotfix else ""),
+        f"- pipeline: {source}",
     ]
+    if spec is not None:
+        steps = " → ".join(f"{s.weight}%" for s in spec.canary.steps)
+        lines.append(f"- canary in {spec.canary.environment}: {steps}")
+    lines.append(f"- requested by: {inp.requested_by}" + (" (hotfix)" if inp.hotfix else ""))
     return "\n".join(lines)
 
 
@@ -155,8 +192,12 @@ class Started:
     running_version: str | None = None  # what the attached promotion really promotes
 
 
-async def start(client: Client, inp: PromotionInput) -> Started:
-    """Start the workflow, or attach to the one already promoting this commit."""
+async def start(client: Client, inp: PromotionInput, spec: PipelineSpec | None = None) -> Started:
+    """Start the workflow, or attach to the one already promoting this commit.
+
+    `spec`: the local copy of the named pipeline, for the UI's summary and the
+    environment search attribute (the worker loads its own copy from its catalog).
+    """
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.common import (
         SearchAttributeKey,
@@ -178,13 +219,20 @@ async def start(client: Client, inp: PromotionInput) -> Started:
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
             raise UserError(f"cannot describe {wid}: {e.message}") from None
+    spec = spec or inp.pipeline
+    environment = (
+        [
+            SearchAttributePair(
+                SearchAttributeKey.for_keyword("RollwayEnvironment"), spec.canary.environment
+            )
+        ]
+        if spec is not None
+        else []
+    )
     attrs = TypedSearchAttributes(
         [
             SearchAttributePair(SearchAttributeKey.for_keyword("RollwayService"), inp.service),
-            SearchAttributePair(
-                SearchAttributeKey.for_keyword("RollwayEnvironment"),
-                inp.pipeline.canary.environment,
-            ),
+            *environment,
             SearchAttributePair(SearchAttributeKey.for_keyword("RollwayCommit"), inp.commit),
             SearchAttributePair(SearchAttributeKey.for_keyword("RollwayStage"), "pending"),
             # Set here so the workflow knows the namespace has it; upserted at the end.
@@ -205,8 +253,8 @@ async def start(client: Client, inp: PromotionInput) -> Started:
                 "requested_by": inp.requested_by,
             },
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=summary(inp),
-            static_details=details(inp),
+            static_summary=summary(inp, spec),
+            static_details=details(inp, spec),
         )
     except RPCError as e:
         raise UserError(f"could not start {wid}: {e.message}") from None
@@ -233,34 +281,53 @@ def announce(s: Started, inp: PromotionInput) -> None:
     console.print(f"  follow it: rollway status {s.workflow_id} --watch")
 
 
+@dataclass
+class Request:
+    """What `promote` sends, and the local copy of its pipeline (None: only the worker has it)."""
+
+    inp: PromotionInput
+    spec: PipelineSpec | None
+
+
 def build_input(
     service: str,
     version: str,
     commit: str,
-    pipeline: Path | None,
+    pipeline: str | Path | None,
     by: str,
     author: str | None = None,
     hotfix: bool = False,
     commit_time: str | None = None,
-) -> PromotionInput:
-    """All the checks that need no server, then the workflow input."""
+    inline: bool = False,
+) -> Request:
+    """All the checks that need no server, then the workflow input.
+
+    The input names the pipeline in the worker's catalog; a local file is resolved to
+    its catalog name and validated here for early errors. `inline` sends the spec
+    itself instead (development workers only).
+    """
     from rollway.models import PromotionInput
 
     check_flags(service, version, commit)
     committed = parse_commit_time(commit_time)
     path = pipeline_path(service, pipeline)
-    spec = load_spec(path, service)
-    return PromotionInput(
-        service=service,
-        version=version,
-        commit=commit,
-        pipeline=spec,
-        pipeline_dir=str(path.parent),
-        requested_by=by,
-        author=author,
-        hotfix=hotfix,
-        commit_time=committed,
-    )
+    spec = load_spec(path, service) if path is not None else None
+    common: dict[str, Any] = {
+        "service": service,
+        "version": version,
+        "commit": commit,
+        "requested_by": by,
+        "author": author,
+        "hotfix": hotfix,
+        "commit_time": committed,
+    }
+    if inline:
+        if path is None or spec is None:
+            raise UserError(f"--inline needs a pipeline file; {pipeline} is not one", 2)
+        inp = PromotionInput(**common, pipeline=spec, pipeline_dir=str(path.parent))
+        return Request(inp, spec)
+    name = catalog_name(path) if path is not None else str(pipeline)
+    return Request(PromotionInput(**common, pipeline_name=name), spec)
 
 
 def result_document(
@@ -343,8 +410,20 @@ def promote(
     version: Annotated[str, typer.Option(help="The version to promote, e.g. v2.")],
     commit: Annotated[str, typer.Option(help="The commit it is built from (7-40 hex).")],
     pipeline: Annotated[
-        Path | None, typer.Option(help="Pipeline file (default: pipelines/<service>.yaml).")
+        str | None,
+        typer.Option(
+            help="The pipeline's name in the worker's catalog, or a file in the local catalog "
+            "(default: the service's name; the local catalog is $ROLLWAY_PIPELINE_CATALOG, "
+            "else ./pipelines)."
+        ),
     ] = None,
+    inline: Annotated[
+        bool,
+        typer.Option(
+            "--inline",
+            help="Send the pipeline file itself (any path): development workers only.",
+        ),
+    ] = False,
     by: Annotated[str | None, typer.Option(help="Who asks (default: your user name).")] = None,
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="Then follow it live.")] = False,
     wait: Annotated[
@@ -379,7 +458,7 @@ def promote(
 ) -> None:
     """Promote VERSION of SERVICE: build, scan, staging, approval, canary, 100 %."""
     with user_errors():
-        inp = build_input(
+        request = build_input(
             service,
             version,
             commit,
@@ -388,12 +467,14 @@ def promote(
             author=author,
             hotfix=hotfix,
             commit_time=commit_time,
+            inline=inline,
         )
+    inp = request.inp
     machine = output != Format.TABLE
 
     async def main() -> int:
         client = await connect()
-        s = await start(client, inp)
+        s = await start(client, inp, request.spec)
         if not machine:
             announce(s, inp)
         if watch_ and not machine:

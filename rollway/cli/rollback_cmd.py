@@ -57,11 +57,12 @@ def build_input(
     reason: str,
     force: bool,
     wait: str,
+    inline: bool = False,
 ) -> RollbackInput:
     """Every check that needs no server, then the workflow input (errors name the flag)."""
     from pydantic import ValidationError
 
-    from rollway.cli.promote import load_spec, pipeline_path
+    from rollway.cli.promote import catalog_name, load_spec, pipeline_path
     from rollway.durations import parse_duration
     from rollway.rollback import RollbackInput
     from rollway.security.inputs import InputError, check_name, check_version
@@ -79,17 +80,29 @@ def build_input(
         lock_timeout = parse_duration(wait)
     except ValueError as e:
         raise UserError(f"--wait {wait}: {e} (e.g. --wait 10m)", 2) from None
-    spec = load_spec(pipeline_path(service, pipeline), service)
-    if environment not in spec.environments:
-        known = ", ".join(spec.environments)
-        raise UserError(f"--environment {environment}: not in the pipeline (known: {known})", 2)
+    path = pipeline_path(service, pipeline)
+    name: str | None = None
+    inline_spec = None
+    if inline:
+        if path is None:
+            raise UserError(f"--inline needs a pipeline file; {pipeline} is not one", 2)
+        inline_spec = load_spec(path, service)
+    elif path is not None:  # checked here for early errors; the worker loads it by name
+        spec = load_spec(path, service)
+        if environment not in spec.environments:
+            known = ", ".join(spec.environments)
+            raise UserError(f"--environment {environment}: not in the pipeline (known: {known})", 2)
+        name = catalog_name(path)
+    elif pipeline is not None:
+        name = str(pipeline)  # a name only the worker's catalog holds
     try:
         return RollbackInput(
             services=[service],
             environment=environment,
             to_version=to,
             previous=previous,
-            pipeline=spec,
+            pipeline_name=name,
+            pipeline=inline_spec,
             by=by,
             reason=reason,
             force=force,
@@ -211,8 +224,17 @@ def rollback(
         ),
     ] = False,
     pipeline: Annotated[
-        Path | None, typer.Option(help="Pipeline file (default: pipelines/<service>.yaml).")
+        Path | None,
+        typer.Option(
+            help="Pipeline file in the catalog, or a catalog name (default: the service's)."
+        ),
     ] = None,
+    inline: Annotated[
+        bool,
+        typer.Option(
+            help="Send the --pipeline file itself (development workers only, e.g. `rollway up`)."
+        ),
+    ] = False,
     wait: Annotated[
         str,
         typer.Option(
@@ -249,7 +271,9 @@ def rollback(
         actions.rollback(ref, who, reason)
         return
     with user_errors():
-        inp = build_input(ref, environment, to, previous, pipeline, who, reason, force, wait)
+        inp = build_input(
+            ref, environment, to, previous, pipeline, who, reason, force, wait, inline
+        )
     if print_input:
         typer.echo(inp.model_dump_json(indent=2, exclude_defaults=True))
         return

@@ -16,12 +16,15 @@ def validate(
 ) -> None:
     """Check pipeline files; print every problem with its path (exit 2 if any is invalid)."""
     from rollway.spec_loader import SpecError, load_pipeline
+    from rollway.spec_worker import refused_fields
 
     console = out()
     bad = 0
     for f in files:
         try:
             spec = load_pipeline(f)
+            if problems := refused_fields(spec):  # what a worker's catalog would refuse
+                raise SpecError(str(f), problems)
         except SpecError as e:
             bad += 1
             console.print(f"[red]{escape(str(f))}: {len(e.problems)} problem(s)[/red]")

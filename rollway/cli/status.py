@@ -120,6 +120,20 @@ def _analysis(a: AnalysisResult) -> Table:
     )
 
 
+def pipeline_line(s: PromotionState) -> Text | None:
+    """Which pipeline the worker ran and its digest; inline specs said in plain words."""
+    from rollway.spec_catalog import INLINE_SOURCE
+
+    if s.pipeline_digest is None:
+        return Text(f"pipeline: {s.pipeline} (not loaded yet)", style="dim") if s.pipeline else None
+    digest = s.pipeline_digest.removeprefix("sha256:")[:16]
+    if s.pipeline_source == INLINE_SOURCE:
+        return Text.from_markup(
+            f"pipeline: [yellow]{escape(INLINE_SOURCE)}[/yellow]  sha256:{digest}"
+        )
+    return Text(f"pipeline: {s.pipeline} from {s.pipeline_source}  sha256:{digest}")
+
+
 def render(
     state: PromotionState, workflow_id: str, link: str | None = None, *, compact: bool = False
 ) -> RenderableType:
@@ -142,6 +156,8 @@ def render(
     ]
     if s.reason:
         lines.append(Text.from_markup(f"reason: [{style}]{escape(s.reason)}[/{style}]"))
+    if (pipeline := pipeline_line(s)) is not None:
+        lines.append(pipeline)
     if s.stable_version:
         lines.append(Text(f"stable version: {s.stable_version}"))
     if s.scan is not None:

@@ -22,6 +22,11 @@ def platform_for(environment: EnvironmentSpec, run: RunSpec | None) -> Platform:
         return LocalPlatform(home(), run, config)
     if config.kind == "kubernetes":
         from rollway.platform.kubernetes import KubernetesPlatform
+        from rollway.spec_worker import WorkerConfigError, with_worker_config, worker_config
 
+        try:  # credentials and writable namespaces are the worker's (docs/catalog.md)
+            config = with_worker_config(config, worker_config().kubernetes)
+        except WorkerConfigError as e:
+            raise PlatformError(str(e), retryable=False) from None
         return KubernetesPlatform(config)
     raise PlatformError(f"unknown platform kind '{config.kind}'", retryable=False)

@@ -32,6 +32,7 @@ from rollway.platform.local.supervisor import HAProxySupervisor
 from tests.support import chaos as harness
 from tests.support.binaries import require_binary
 from tests.support.chaos import ChaosStack
+from tests.support.fake_world import DEV_CATALOG
 from workers.main import build_worker, connect
 
 # v2: good. v3: 10 % errors (releases/v3.json). v7: good, a second candidate.
@@ -68,7 +69,9 @@ async def _stack(home: Path, artifacts: Path, worker_process: bool) -> AsyncIter
             else:
                 await up
                 executor = inner.enter_context(ThreadPoolExecutor(max_workers=64))
-                await inner.enter_async_context(build_worker(cs.client, executor))
+                await inner.enter_async_context(
+                    build_worker(cs.client, executor, catalog=DEV_CATALOG)
+                )
                 supervisor = HAProxySupervisor(home)
                 supervisor.start()
                 inner.callback(supervisor.stop)

@@ -89,7 +89,7 @@ def test_promote_unknown_service(runner: CliRunner) -> None:
     assert (
         "unknown service 'payments': no pipelines/payments.yaml; known services: "
         + ", ".join(sorted(p.stem for p in Path("pipelines").glob("*.yaml")))
-        + " (or pass --pipeline FILE)"
+        + " (or pass --pipeline NAME|FILE)"
     ) in msg
 
 

@@ -81,6 +81,7 @@ def promote_args(pipeline: Path, commit: str, *extra: str) -> list[str]:
         commit,
         "--pipeline",
         str(pipeline),
+        "--inline",  # a file of the test's own: the worker is a development one (FakeWorld)
         "--by",
         "ci-bot",
         *extra,

@@ -49,13 +49,16 @@ def test_print_input_is_the_workflow_input_as_json(in_repo: None) -> None:
     assert r.exit_code == 0, r.output
     inp = RollbackInput.model_validate(json.loads(r.output))
     assert (inp.services, inp.to_version, inp.by, inp.reason) == (["demo"], "v2", "carol", "pager")
-    assert inp.environment == "production" and inp.pipeline.service == "demo"
+    assert inp.environment == "production"
+    assert inp.pipeline_name == "demo" and inp.pipeline is None  # the worker loads it by name
 
 
 async def test_a_service_with_nothing_verified_is_refused_and_status_reads_it(
     cli: Cli, pipeline: Callable[..., Path], dev_env: WorkflowEnvironment
 ) -> None:
-    r = await cli("rollback", "demo", "--previous", "--pipeline", str(pipeline()), "--by", "ops")
+    r = await cli(
+        "rollback", "demo", "--previous", "--pipeline", str(pipeline()), "--inline", "--by", "ops"
+    )
     assert r.exit_code == 1, r.output
     assert "rejected: refused: nothing to roll back to: no release before v1 here" in flat(r)
     wid = next(w for w in r.output.split() if w.startswith("rollback-demo-production-"))
@@ -75,7 +78,7 @@ async def test_a_running_promotion_is_rolled_back_as_before(
     assert (await promote(cli, worker, path, commit)).exit_code == 0
     wid = f"promote-demo-{commit}"
     await wait_for(dev_env.client, wid, lambda s: s.stage.value == "canary")
-    r = await cli("rollback", "demo", "--pipeline", str(path), "--by", "ops")
+    r = await cli("rollback", "demo", "--pipeline", str(path), "--inline", "--by", "ops")
     assert r.exit_code == 0, r.output
     assert f"{wid} is running: rolling its canary back" in flat(r)
     assert "rolled_back" in flat(r)

@@ -51,6 +51,7 @@ async def test_promote_starts_then_attaches(
         commit,
         "--pipeline",
         str(pipeline()),
+        "--inline",
         "--by",
         "ci-bot",
     )

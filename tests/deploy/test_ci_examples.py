@@ -72,6 +72,7 @@ def test_examples_use_flags_the_cli_has() -> None:
 def test_workflow_start_input_is_a_promotion_input() -> None:
     data = json.loads((ROOT / "examples/ci/promotion-input.json").read_text())
     inp = PromotionInput.model_validate(data)
-    # The pipeline is the YAML file as JSON, nothing more: keep them in step.
-    assert data["pipeline"] == yaml.safe_load((ROOT / "pipelines/shop.yaml").read_text())
-    assert inp.service == inp.pipeline.service
+    # The input names a pipeline of the worker's catalog; no spec travels in it.
+    assert inp.pipeline is None and inp.pipeline_name is not None
+    catalog = yaml.safe_load((ROOT / "pipelines" / f"{inp.pipeline_name}.yaml").read_text())
+    assert catalog["service"] == inp.service

@@ -21,6 +21,10 @@ OVERLAYS = ["deploy/worker/base", "deploy/worker/overlays/production"]
 K8S_VERSIONS = ["1.30.0", "1.37.0"]
 # Read by the worker but optional in a cluster: the SDK has defaults for them.
 OPTIONAL = {
+    "ROLLWAY_DEV_INLINE_PIPELINES",  # development workers only
+    "ROLLWAY_PIPELINE_CATALOG_GIT",  # a git catalog instead of the mounted folder
+    "ROLLWAY_PIPELINE_CATALOG_REF",
+    "ROLLWAY_PIPELINE_CATALOG_DIR",
     "TEMPORAL_API_KEY",
     "TEMPORAL_TLS",
     "TEMPORAL_TLS_CLIENT_CERT_PATH",

@@ -2,7 +2,8 @@
 
 The seed pipelines carry the five source documents' policies (steps and soaks,
 rollback thresholds, approvals, schedules, freezes, incident locks, hotfix paths).
-Here each runs through PromotionWorkflow on the time-skipping server, with the
+Here each runs through PromotionWorkflow on the time-skipping server, loaded by
+name from the catalog (pipelines/) by the real catalog code, with the
 production activities replaced by same-named fakes, at a time its schedule allows
 and with approvals from the groups its policy names.
 """
@@ -15,6 +16,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from rollway.models import ApprovalInput, Outcome
+from rollway.spec_catalog import file_digest
 from rollway.spec_loader import load_pipeline
 from tests.histories.record import save_history
 from tests.support.promotions import wait_until
@@ -55,7 +57,7 @@ async def test_seed_pipeline_runs_to_full_traffic(
     await skip_to(ts_env, TUE, 10, 0)
     async with release_run(ts_env) as run:
         run.world.groups["ops"] = ["ops-olga"]
-        handle = await run.start(raw.model_dump(mode="json", exclude_none=True))
+        handle = await run.start(pipeline_name=service)  # from the catalog, by name
         if approvers:
             await wait_until(handle, lambda s: s.stage.value == "approval")
             for who in approvers:
@@ -65,6 +67,8 @@ async def test_seed_pipeline_runs_to_full_traffic(
             save_history(await handle.fetch_history(), RECORDED[service])
     assert result.outcome == Outcome.PROMOTED, result.reason
     assert result.state is not None and result.state.canary is not None
+    path = PIPELINES[[p.stem for p in PIPELINES].index(service)]
+    assert result.state.pipeline_digest == file_digest(path.read_bytes())
     assert result.state.canary.steps == weights
     ramp = [int(c.rsplit(":", 1)[1]) for c in run.world.calls if c.startswith("weight:production")]
     assert ramp == [*weights, 100], "every step, then the promotion to 100 %"

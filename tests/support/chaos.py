@@ -116,7 +116,13 @@ class ChaosStack:
         env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
         # A worker as `rollway up` runs it: addresses from stack.json, HAProxy supervised,
         # `worker.ready.json` once the server lists it polling.
-        return env | {"ROLLWAY_HOME": str(self.home), "ROLLWAY_STACK_WORKER": "1"}
+        return env | {
+            "ROLLWAY_HOME": str(self.home),
+            "ROLLWAY_STACK_WORKER": "1",
+            # a development worker, as `rollway up` starts it: inline (faster) specs accepted
+            "ROLLWAY_PIPELINE_CATALOG": str(ROOT / "pipelines"),
+            "ROLLWAY_DEV_INLINE_PIPELINES": "1",
+        }
 
     async def start_worker(self, timeout: float = 60) -> float:
         """Start the real worker process; seconds until the server lists it polling."""

@@ -129,6 +129,7 @@ async def promote(cli: Cli, worker: list[str], pipeline: Path, commit: str, *ext
         commit,
         "--pipeline",
         str(pipeline),
+        "--inline",  # a file of the test's own: the worker is a development one (FakeWorld)
         "--by",
         "ci-bot",
         *extra,

@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.catalog import load_with
 from activities.incidents import open_incident as real_open_incident
 from activities.monitor import declare_monitor_incident
 from activities.monitor import run_health_checks as real_run_health_checks
@@ -31,6 +32,8 @@ from rollway.models import (
     BuildResult,
     DeployInput,
     ImageRef,
+    LoadedPipeline,
+    LoadPipelineInput,
     MetricResult,
     PlatformInput,
     ResolveImageInput,
@@ -47,6 +50,11 @@ from rollway.notify.events import NotifyInput, NotifyResult
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
 from rollway.rollback import FindReleasesInput, ReleaseHistory
+from rollway.spec_catalog import CatalogConfig
+from tests.support.binaries import ROOT
+
+DEV_CATALOG = CatalogConfig(folder=ROOT / "pipelines", allow_inline=True)
+"""The repo's pipelines/, and inline specs accepted: a development worker, like `rollway up`."""
 
 
 @dataclass
@@ -68,6 +76,7 @@ class FakeWorld:
     canary_artifact: dict[str, str] = field(default_factory=dict)
     notified: list[NotifyInput] = field(default_factory=list)  # `notify` calls, in order
     releases: ReleaseHistory = field(default_factory=ReleaseHistory)  # what find_releases says
+    catalog: CatalogConfig = DEV_CATALOG  # the real catalog code loads from it
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -115,6 +124,10 @@ class FakeWorld:
 
     def activities(self) -> list[Callable[..., Any]]:
         world = self
+
+        @activity.defn(name="load_pipeline")
+        async def load_pipeline(inp: LoadPipelineInput) -> LoadedPipeline:
+            return load_with(world.catalog, inp)  # the real loader, over `world.catalog`
 
         @activity.defn(name="build")
         async def build(inp: BuildInput) -> BuildResult:
@@ -285,6 +298,7 @@ class FakeWorld:
             return NotifyResult()
 
         return [
+            load_pipeline,
             build,
             scan_gate,
             deploy,

@@ -34,6 +34,7 @@ from rollway.spec import PipelineSpec
 from rollway.spec_loader import load_pipeline
 from tests.support import reaper
 from tests.support.binaries import ROOT, require_binary
+from tests.support.fake_world import DEV_CATALOG
 from workers.main import build_worker, connect
 from workflows.promotion import PromotionWorkflow
 
@@ -71,7 +72,8 @@ async def local_stack(stack_home: Path) -> AsyncIterator[LocalStack]:
     client = await connect(stack.temporal_address(stack_home))
     queue = f"rollway-it-{uuid.uuid4()}"
     with ThreadPoolExecutor(max_workers=64) as executor:
-        async with build_worker(client, executor, task_queue=queue):
+        # a development worker: the tests send faster inline variants of pipelines/demo.yaml
+        async with build_worker(client, executor, task_queue=queue, catalog=DEV_CATALOG):
             yield LocalStack(home=stack_home, client=client, task_queue=queue)
 
 

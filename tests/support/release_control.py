@@ -8,13 +8,15 @@ its own (`own_ts_env`) and skips from there.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -50,18 +52,24 @@ class Run:
     world: FakeWorld
     started: list[str]
 
-    async def start(self, spec: dict[str, Any], **kw: Any) -> WorkflowHandle[Any, PromotionResult]:
+    async def start(
+        self, spec: dict[str, Any] | None = None, *, pipeline_name: str | None = None, **kw: Any
+    ) -> WorkflowHandle[Any, PromotionResult]:
+        """Promote with an inline `spec` (the world's worker is a development one), or the
+        catalog's `pipeline_name` (the repo's pipelines/, loaded by the real catalog code)."""
         commit = kw.pop("commit", uuid.uuid4().hex[:12])
+        service = kw.pop("service", spec["service"] if spec else pipeline_name)
         inp = PromotionInput(
-            service="demo",
+            service=service,
             version=kw.pop("version", "v2"),
             commit=commit,
-            pipeline=parse_pipeline(spec),
+            pipeline=parse_pipeline(spec) if spec is not None else None,
+            pipeline_name=pipeline_name,
             release_control=self.control,
             **kw,
         )
         handle = await self.client.start_workflow(
-            PromotionWorkflow.run, inp, id=f"promote-demo-{commit}", task_queue=self.queue
+            PromotionWorkflow.run, inp, id=f"promote-{service}-{commit}", task_queue=self.queue
         )
         self.started.append(handle.id)
         return handle
@@ -84,14 +92,40 @@ class Run:
 
 
 @asynccontextmanager
-async def release_run(env: WorkflowEnvironment) -> AsyncIterator[Run]:
+async def release_run(
+    env: WorkflowEnvironment,
+    world: FakeWorld | None = None,
+    real: Sequence[Callable[..., Any]] = (),
+) -> AsyncIterator[Run]:
+    """A worker over `world` (default: a fresh one with GROUPS); `real` activities replace
+    the same-named fakes (e.g. the real `build`, so a command really runs)."""
     queue = f"tq-{uuid.uuid4()}"
-    world = FakeWorld(groups=GROUPS)
+    world = world or FakeWorld(groups=GROUPS)
+    names = {activity._Definition.must_from_callable(fn).name for fn in real}
+    fakes = [
+        fn
+        for fn in world.activities()
+        if activity._Definition.must_from_callable(fn).name not in names
+    ]
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with _worker(env, queue, world, [*fakes, *real], executor) as run:
+            yield run
+
+
+@asynccontextmanager
+async def _worker(
+    env: WorkflowEnvironment,
+    queue: str,
+    world: FakeWorld,
+    activities: list[Callable[..., Any]],
+    executor: ThreadPoolExecutor,
+) -> AsyncIterator[Run]:
     async with Worker(
         env.client,
         task_queue=queue,
         workflows=[PromotionWorkflow, ReleaseControlWorkflow],
-        activities=world.activities(),
+        activities=activities,
+        activity_executor=executor,
     ):
         run = Run(env.client, queue, f"release-control-{queue}", world, [])
         try:

@@ -42,6 +42,9 @@ def test_histories_are_recorded() -> None:
         "monitor-failing-declares-incident",  # HealthMonitorWorkflow: check fails, incident
         "notify-slack-thread-rolled-back",  # workflow.patched("notifications"): notify
         "rollback-to-previous",  # RollbackWorkflow: lock, find_releases, traffic, verification
+        # workflow.patched("trusted-catalog"): the pipeline loaded by name, or refused inline
+        "catalog-by-name-rejected",
+        "catalog-inline-refused",
     } <= names, names
 
 

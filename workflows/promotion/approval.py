@@ -122,6 +122,8 @@ async def production_gate(p: Promotion) -> None:
 
 def approval_policy(p: Promotion) -> ApprovalPolicy:
     """The environment policy's approvals, else the pipeline's `approval:`, else none."""
+    if not p.has_spec:  # a decision before the pipeline is loaded: nothing awaits one yet
+        return ApprovalPolicy(required=0)
     env_policy = p.spec.environments[p.spec.canary.environment].policy
     if env_policy is not None and (env_policy.approvals.required or env_policy.approvals.groups):
         return env_policy.approvals

@@ -1,4 +1,5 @@
-"""Build and image stages: the commit becomes an artifact (pinned by digest with `image:`).
+"""Pipeline, build and image stages: the worker's pipeline, then the commit becomes an
+artifact (pinned by digest with `image:`).
 
 Also the audit archive, which writes the finished promotion's record (`audit:`).
 """
@@ -6,8 +7,10 @@ Also the audit archive, which writes the finished promotion's record (`audit:`).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -17,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
         BuildInput,
         BuildResult,
         ImageRef,
+        LoadedPipeline,
+        LoadPipelineInput,
         Outcome,
         ResolveImageInput,
         Stage,
@@ -24,6 +29,44 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion import options
     from workflows.promotion.calls import activity
     from workflows.promotion.context import Promotion, Stop, cause
+
+
+LOAD_PIPELINE: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=5,
+    ),
+}
+
+
+async def load_pipeline(p: Promotion) -> None:
+    """Activity `load_pipeline`: the spec from the worker's catalog, with its digest.
+
+    An inline spec in the input counts only when the worker vouches for it (development
+    workers); until then the promotion has no pipeline, and a refusal runs nothing.
+    """
+    inline = p.inp.pipeline
+    p.forget_spec()
+    name = "inline" if inline is not None else (p.inp.pipeline_name or p.inp.service)
+    p.state.pipeline = "" if inline is not None else name
+    action = f"load pipeline {name}"
+    try:
+        loaded = await workflow.execute_activity(
+            "load_pipeline",
+            LoadPipelineInput(service=p.inp.service, name=p.inp.pipeline_name, inline=inline),
+            result_type=LoadedPipeline,
+            **LOAD_PIPELINE,
+        )
+    except ActivityError as e:
+        p.keeper.audit("rollway", action, accepted=False, reason=cause(e))
+        raise Stop(Outcome.FAILED, f"pipeline refused: {cause(e)}") from None
+    p.use_spec(loaded.spec)
+    p.pipeline_dir = p.inp.pipeline_dir if loaded.inline else loaded.pipeline_dir
+    p.state.pipeline_digest = loaded.digest
+    p.state.pipeline_source = loaded.source
+    p.keeper.audit("rollway", action, reason=f"{loaded.digest} from {loaded.source}")
 
 
 async def build(p: Promotion) -> str:
@@ -40,7 +83,7 @@ async def build(p: Promotion) -> str:
             version=p.inp.version,
             commit=p.inp.commit,
             build=p.spec.build,
-            pipeline_dir=p.inp.pipeline_dir,
+            pipeline_dir=p.pipeline_dir,
         ),
         BuildResult,
         options.build_options(timeout),
@@ -70,7 +113,7 @@ async def resolve_image(p: Promotion, artifact: str) -> str:
 
 async def archive(p: Promotion) -> None:
     """Activity `archive_audit`: with `audit:` set, write the record to S3 (idempotent)."""
-    if p.spec.audit is None:
+    if not p.has_spec or p.spec.audit is None:
         return
     record = p.state.model_dump(mode="json")
     try:

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from rollway.platform.base import DeploymentStatus
     from rollway.policy import ApprovalRequirement, GroupDirectory
+    from rollway.spec import PipelineSpec
     from workflows.promotion.notify import Notices
     from workflows.promotion.release_control import ReleaseParticipant
     from workflows.promotion.state import StateKeeper
@@ -89,15 +90,45 @@ class Promotion:
 
     def __init__(self, inp: PromotionInput) -> None:
         self.inp = inp
-        self.spec = inp.pipeline
         self.keeper = StateKeeper(
             PromotionState(service=inp.service, version=inp.version, commit=inp.commit)
         )
         self.state = self.keeper.state
         self.flags = Flags()
-        env = self.spec.canary.environment
-        self.release = ReleaseParticipant(inp, env, self.spec.environments[env].policy)
-        stg = self.spec.staging
+        self.pipeline_dir = inp.pipeline_dir
+        self._spec: PipelineSpec | None = None
+        # Until the spec arrives (executions with the `trusted-catalog` patch load it by
+        # activity at the start of run()), handlers talk to a participant that joins nothing.
+        self.release = ReleaseParticipant(inp, "production", None)
+        self.staging_lock: ReleaseParticipant | None = None
+        if inp.pipeline is not None:  # histories before the catalog; development workers
+            self.use_spec(inp.pipeline)
+        self.controlled = False  # set in run(): executions with the release-control patch
+        self.honest = False  # set in run(): executions with the honest-failures patch
+        self.directory = GroupDirectory(groups={})
+        self.extras: list[ApprovalRequirement] = []
+        self.notices: Notices | None = None  # set in run() when the pipeline has notifications
+
+    @property
+    def spec(self) -> PipelineSpec:
+        """The pipeline; a stage never runs before it is known."""
+        if self._spec is None:
+            raise RuntimeError("the pipeline is not loaded yet")
+        return self._spec
+
+    @property
+    def has_spec(self) -> bool:
+        return self._spec is not None
+
+    def use_spec(self, spec: PipelineSpec) -> None:
+        """Take `spec` as this promotion's pipeline: production's and staging's participants."""
+        inp = self.inp
+        self._spec = spec
+        env = spec.canary.environment
+        self.release = ReleaseParticipant(
+            inp, env, spec.environments[env].policy, on_conflict=spec.lock
+        )
+        stg = spec.staging
         self.staging_lock = (
             ReleaseParticipant(
                 inp,
@@ -106,15 +137,17 @@ class Promotion:
                 control_id=f"{inp.release_control}-{stg.environment}"
                 if inp.release_control
                 else None,
+                on_conflict=spec.lock,
             )
             if stg is not None
             else None
         )
-        self.controlled = False  # set in run(): executions with the release-control patch
-        self.honest = False  # set in run(): executions with the honest-failures patch
-        self.directory = GroupDirectory(groups={})
-        self.extras: list[ApprovalRequirement] = []
-        self.notices: Notices | None = None  # set in run() when the pipeline has notifications
+
+    def forget_spec(self) -> None:
+        """An inline spec is not trusted until the worker vouches for it (`load_pipeline`)."""
+        self._spec = None
+        self.release = ReleaseParticipant(self.inp, "production", None)
+        self.staging_lock = None
 
     def check_abort(self) -> None:
         """An abort or rollback request ends the promotion at the next check."""

@@ -9,6 +9,7 @@ policy (`rollway.policy`) against `workflow.now()`.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -45,8 +46,10 @@ class ReleaseParticipant:
         environment: str,
         policy: ReleasePolicy | None,
         control_id: str | None = None,
+        on_conflict: Literal["supersede", "queue"] = "supersede",
     ) -> None:
         self.inp = inp
+        self.on_conflict = on_conflict  # the pipeline's `lock:`
         self.environment = environment
         self.policy = policy
         self.control_id = control_id or inp.release_control or control_workflow_id(environment)
@@ -147,7 +150,7 @@ class ReleaseParticipant:
                 workflow_id=me,
                 service=self.inp.service,
                 commit=self.inp.commit,
-                on_conflict=self.inp.pipeline.lock,
+                on_conflict=self.on_conflict,
                 hold=hold,
             ),
         )

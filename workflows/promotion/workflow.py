@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from rollway.release_control import ControlSnapshot, LockDecision, OverrideInput
     from workflows.promotion import decisions, notify
     from workflows.promotion.approval import approval, production_gate
-    from workflows.promotion.artifact import archive, build, resolve_image
+    from workflows.promotion.artifact import archive, build, load_pipeline, resolve_image
     from workflows.promotion.canary import canary
     from workflows.promotion.context import Promotion, Stop, cause
     from workflows.promotion.finish import record_traffic
@@ -44,13 +44,18 @@ class PromotionWorkflow:
         # Bounded, visible rollbacks; cancels that wait; traffic re-read after failures.
         p.honest = workflow.patched("honest-failures")
         # Release control's signals only wake; its state is read by activity.
-        if workflow.patched("trusted-control"):
-            for participant in (p.release, p.staging_lock):
-                if participant is not None:
-                    participant.trust_only_reads()
+        trusted = workflow.patched("trusted-control")
+        # The pipeline comes from the worker's catalog (an inline one: development workers).
+        catalog = workflow.patched("trusted-catalog")
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         notify.start(p)  # only pipelines with `notifications:` (and then a patch marker)
         try:
+            if catalog:
+                await load_pipeline(p)
+            if trusted:
+                for participant in (p.release, p.staging_lock):
+                    if participant is not None:
+                        participant.trust_only_reads()
             artifact = await build(p)
             artifact = await resolve_image(p, artifact)
             await scan_gate(p, artifact)
@@ -69,7 +74,7 @@ class PromotionWorkflow:
         if p.honest:
             await record_traffic(p)
         if p.controlled:
-            await p.release.leave()
+            await p.release.leave()  # only when it joined: a refused pipeline joined nothing
         p.state.finished_at = workflow.now()
         p.keeper.enter(Stage.DONE, f"{p.state.outcome.value}: {p.state.reason}")
         # The outcome as a search attribute (a new command) came after the first histories.

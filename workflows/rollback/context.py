@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from rollway.platform.base import Target
     from rollway.release_control import control_workflow_id
     from rollway.rollback import RollbackInput, RollbackState
+    from rollway.spec import PipelineSpec
     from workflows.promotion.state import StateKeeper
     from workflows.rollback.lock import EnvironmentLock
 
@@ -18,7 +19,7 @@ class Rollback:
 
     def __init__(self, inp: RollbackInput) -> None:
         self.inp = inp
-        self.spec = inp.pipeline
+        self._spec: PipelineSpec | None = None  # loaded by `load_pipeline` at the start
         self.state = RollbackState(
             service=inp.service,
             version=inp.to_version or "previous",
@@ -29,6 +30,16 @@ class Rollback:
         self.keeper = StateKeeper(self.state)
         control = inp.release_control or control_workflow_id(inp.environment)
         self.lock = EnvironmentLock(control, inp.environment, inp.service)
+
+    @property
+    def spec(self) -> PipelineSpec:
+        """The pipeline the worker vouched for; no step runs before it is loaded."""
+        if self._spec is None:
+            raise RuntimeError("the pipeline is not loaded yet")
+        return self._spec
+
+    def use_spec(self, spec: PipelineSpec) -> None:
+        self._spec = spec
 
     def targets(self) -> list[PlatformInput]:
         """Every target of the environment (one per cluster), for each service in scope."""

@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
         AnalysisResult,
         AnalysisSegment,
         DeployInput,
+        LoadedPipeline,
+        LoadPipelineInput,
         Outcome,
         PlatformInput,
         SmokeInput,
@@ -39,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from rollway.spec import SmokeCheck
     from workflows.promotion import options
+    from workflows.promotion.artifact import LOAD_PIPELINE
     from workflows.promotion.context import Stop, cause
     from workflows.rollback.context import Rollback
 
@@ -54,6 +57,38 @@ async def _run(name: str, inp: Any, result_type: type[T], opts: dict[str, Any], 
     except ActivityError as e:
         raise Stop(Outcome.FAILED, f"{what} failed: {cause(e)}") from None
     return result
+
+
+async def load_pipeline(r: Rollback) -> None:
+    """Activity `load_pipeline`, as promotions do: the pipeline from the worker's catalog.
+
+    The rollback starts the target with the pipeline's run command, so the pipeline is
+    never taken from the input: an inline one counts only on a development worker.
+    """
+    inp = r.inp
+    name = "inline" if inp.pipeline is not None else (inp.pipeline_name or inp.service)
+    r.state.pipeline = "" if inp.pipeline is not None else name
+    try:
+        loaded = await workflow.execute_activity(
+            "load_pipeline",
+            LoadPipelineInput(service=inp.service, name=inp.pipeline_name, inline=inp.pipeline),
+            result_type=LoadedPipeline,
+            **LOAD_PIPELINE,
+        )
+    except ActivityError as e:
+        r.keeper.audit("rollway", f"load pipeline {name}", accepted=False, reason=cause(e))
+        raise Stop(Outcome.FAILED, f"pipeline refused: {cause(e)}") from None
+    if inp.environment not in loaded.spec.environments:
+        known = ", ".join(loaded.spec.environments)
+        raise Stop(
+            Outcome.FAILED, f"{inp.environment} is not an environment of the pipeline ({known})"
+        )
+    r.use_spec(loaded.spec)
+    r.state.pipeline_digest = loaded.digest
+    r.state.pipeline_source = loaded.source
+    r.keeper.audit(
+        "rollway", f"load pipeline {name}", reason=f"{loaded.digest} from {loaded.source}"
+    )
 
 
 async def _platform(name: str, inp: PlatformInput) -> DeploymentStatus:

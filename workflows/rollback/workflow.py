@@ -33,6 +33,7 @@ class RollbackWorkflow:
             by=inp.by,
         )
         try:
+            await steps.load_pipeline(r)
             await steps.take_lock(r)
             target = await steps.choose_target(r)
             r.keeper.enter(
