@@ -48,10 +48,12 @@ class PromotionWorkflow:
         # The pipeline comes from the worker's catalog (an inline one: development workers).
         catalog = workflow.patched("trusted-catalog")
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
-        notify.start(p)  # only pipelines with `notifications:` (and then a patch marker)
+        if not catalog:  # histories from before the catalog: the inline spec is known now
+            notify.start(p)  # only pipelines with `notifications:` (and then a patch marker)
         try:
             if catalog:
                 await load_pipeline(p)
+                notify.start(p)
             if trusted:
                 for participant in (p.release, p.staging_lock):
                     if participant is not None:
@@ -81,7 +83,7 @@ class PromotionWorkflow:
         if workflow.patched("outcome-search-attribute"):
             p.keeper.record_outcome()
         # Incidents out (GitHub, PagerDuty) came after the first histories.
-        if p.spec.incidents is not None and workflow.patched("incidents-out"):
+        if p.has_spec and p.spec.incidents is not None and workflow.patched("incidents-out"):
             await open_incident(p)
         await notify.finish(p)
         await archive(p)
