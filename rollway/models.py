@@ -27,6 +27,7 @@ from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
 from rollway.release_control import AuditEntry
 from rollway.scan import ScanVerdict
+from rollway.security.decisions import SignedDecision
 from rollway.security.inputs import check_commit, check_name, check_version
 from rollway.spec import (
     BuildSpec,
@@ -101,6 +102,11 @@ class ApprovalInput(BaseModel):
 
     by: Person
     comment: Text = ""
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by` (`rollway sign approve|reject …`): "
+        "its comment must equal `comment`.",
+    )
 
 
 class ActionInput(BaseModel):
@@ -108,6 +114,11 @@ class ActionInput(BaseModel):
 
     by: Person = "unknown"
     reason: Text = ""
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by` (`rollway sign rollback …`): its "
+        "comment must equal `reason`.",
+    )
 
 
 # --- state (the `state` query) ---------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
+from activities.decisions import load_control_policy, verify_decision_signature
 from activities.groups import load_groups
 from activities.platform import (
     argocd_sync,
@@ -34,6 +35,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     build,
     deploy,
     ensure_release_control,
+    load_control_policy,
     load_groups,
     platform_status,
     promote,
@@ -44,5 +46,6 @@ ACTIVITIES: list[Callable[..., Any]] = [
     set_weight,
     smoke_test,
     undo,
+    verify_decision_signature,
     wait_ready,
 ]

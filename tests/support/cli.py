@@ -26,10 +26,11 @@ from tests.support.fake_world import FakeWorld
 
 PIPELINE = """\
 service: demo
+owners: [demo-owners]
 run: {{command: ["python", "app.py"]}}
 environments:
   staging: {{platform: {{kind: local}}}}
-  production: {{platform: {{kind: local}}}}
+  production: {{platform: {{kind: local}}, policy: {{unsigned_decisions: accepted}}}}
 build: {{command: ["true"]}}
 staging: {{smoke: [{{path: /healthz}}]}}
 {approval}

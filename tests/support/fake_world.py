@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.decisions import verify_decision_signature
 from activities.release_control import ensure_release_control, read_release_control
 from rollway.models import (
     AnalysisInput,
@@ -40,6 +41,10 @@ from rollway.models import (
 )
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
+from rollway.release_control import ControlPolicy
+
+
+TEST_OWNERS = ("alice", "bob", "carol", "dave", "eve", "ops", "chaos")
 
 
 @dataclass
@@ -52,7 +57,12 @@ class FakeWorld:
     fail: dict[str, str] = field(default_factory=dict)  # activity name -> error message
     fail_times: dict[str, int] = field(default_factory=dict)  # name -> failures left (retryable)
     scan_passed: bool = True
-    groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
+    # The worker's groups file: by default the test pipelines' owners (`owners: [demo-owners]`)
+    # are the people the workflow tests abort, pause and roll back as.
+    groups: dict[str, list[str]] = field(
+        default_factory=lambda: {"demo-owners": list(TEST_OWNERS)}
+    )
+    control_unsigned: bool = True  # ROLLWAY_UNSIGNED_CONTROL covers every environment
     promote_gate: asyncio.Event | None = None  # `promote` waits for it (an abort mid-call)
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
@@ -220,6 +230,12 @@ class FakeWorld:
         async def load_groups(service: str) -> GroupDirectory:
             return GroupDirectory(groups=world.groups)
 
+        @activity.defn(name="load_control_policy")
+        async def load_control_policy(environment: str) -> ControlPolicy:
+            return ControlPolicy(
+                groups=GroupDirectory(groups=world.groups), unsigned_accepted=world.control_unsigned
+            )
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -249,6 +265,8 @@ class FakeWorld:
             smoke_test,
             analyze,
             load_groups,
+            load_control_policy,
+            verify_decision_signature,  # the real one: reads $ROLLWAY_ALLOWED_SIGNERS
             ensure_release_control,
             read_release_control,
             undo,

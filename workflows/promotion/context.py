@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from rollway.policy import ApprovalRequirement, GroupDirectory
     from workflows.promotion.release_control import ReleaseParticipant
     from workflows.promotion.state import StateKeeper
+    from workflows.signed_decisions import DecisionGuard
 
 
 class Stop(Exception):
@@ -84,6 +85,19 @@ class Promotion:
         self.honest = False  # set in run(): executions with the honest-failures patch
         self.directory = GroupDirectory(groups={})
         self.extras: list[ApprovalRequirement] = []
+        self.guard = DecisionGuard({})  # signed decisions' nonces, kept until they expire
+        self._signed: bool | None = None  # the `signed-decisions` patch, once asked
+
+    def signing(self) -> bool:
+        """Executions with the `signed-decisions` patch authenticate and authorize every
+        human decision. Asked by the first handler or by `run()`, whichever comes first."""
+        if self._signed is None:
+            self._signed = workflow.patched("signed-decisions")
+        return self._signed
+
+    def signing_known(self) -> bool:
+        """For validators (read-only, cannot ask for a patch): the answer if already known."""
+        return self._signed is True
 
     def check_abort(self) -> None:
         """An abort or rollback request ends the promotion at the next check."""
