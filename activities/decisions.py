@@ -8,6 +8,7 @@ key fingerprint, or why not) enters the workflow's history, never the file.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -32,8 +33,13 @@ def _no_signers(detail: str) -> SignatureVerdict:
 
 
 @activity.defn(name="verify_decision_signature")
-def verify_decision_signature(inp: VerifySignatureInput) -> SignatureVerdict:
+async def verify_decision_signature(inp: VerifySignatureInput) -> SignatureVerdict:
     """Check the signature and the signer against `$ROLLWAY_ALLOWED_SIGNERS` (read now)."""
+    return await asyncio.to_thread(check_signature_now, inp)
+
+
+def check_signature_now(inp: VerifySignatureInput) -> SignatureVerdict:
+    """The work of `verify_decision_signature` (file read and signature check)."""
     decision = inp.decision
     path = os.environ.get(SIGNERS_ENV, "")
     if not path:
@@ -68,8 +74,7 @@ def control_accepts_unsigned(environment: str) -> bool:
 
 
 @activity.defn(name="load_control_policy")
-def load_control_policy(environment: str) -> ControlPolicy:
+async def load_control_policy(environment: str) -> ControlPolicy:
     """The groups file and whether `environment`'s release control takes unsigned decisions."""
-    return ControlPolicy(
-        groups=load_groups(environment), unsigned_accepted=control_accepts_unsigned(environment)
-    )
+    groups = await asyncio.to_thread(load_groups, environment)
+    return ControlPolicy(groups=groups, unsigned_accepted=control_accepts_unsigned(environment))

@@ -87,6 +87,7 @@ class Promotion:
         self.extras: list[ApprovalRequirement] = []
         self.guard = DecisionGuard({})  # signed decisions' nonces, kept until they expire
         self._signed: bool | None = None  # the `signed-decisions` patch, once asked
+        self.actors: GroupDirectory | None = None  # groups read at the start (signed-decisions)
 
     def signing(self) -> bool:
         """Executions with the `signed-decisions` patch authenticate and authorize every

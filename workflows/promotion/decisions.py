@@ -15,7 +15,6 @@ audited with its reason.
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from rollway.models import (
@@ -31,7 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from rollway.security.decisions import SignedDecision
     from workflows.promotion import options
     from workflows.promotion.approval import approval_policy
-    from workflows.promotion.context import Promotion, cause
+    from workflows.promotion.calls import activity
+    from workflows.promotion.context import Promotion
     from workflows.signed_decisions import Authenticated
 
 
@@ -209,19 +209,23 @@ async def decide_signed(p: Promotion, inp: ApprovalInput, decision: str) -> str 
     return None
 
 
+async def load_actors(p: Promotion) -> None:
+    """The groups file, read once at the start: who may roll back, abort, pause, resume."""
+    p.actors = await activity(
+        p, "load_groups", p.inp.service, GroupDirectory, options.PLATFORM, what="groups"
+    )
+
+
 async def _authorize_action(p: Promotion, by: str, action: str) -> str | None:
-    """Owners, release managers or the active incident's commander (groups read now)."""
-    try:
-        directory = await workflow.execute_activity(
-            "load_groups", p.inp.service, result_type=GroupDirectory, **options.PLATFORM
-        )
-    except ActivityError as e:
-        return f"could not read the groups file: {cause(e)}"
-    if p.controlled:
-        await p.release.sync()
+    """Owners, release managers or the active incident's commander."""
+    await workflow.wait_condition(
+        lambda: p.actors is not None or p.state.outcome != Outcome.RUNNING
+    )
+    if p.actors is None:
+        return f"the promotion has ended ({p.state.outcome.value})"
     incident = p.release.snapshot.commander_of(by)
     return action_refusal(
-        directory,
+        p.actors,
         by,
         action,
         owners=p.spec.owners,

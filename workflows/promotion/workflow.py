@@ -51,6 +51,8 @@ class PromotionWorkflow:
         p.signing()
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         try:
+            if p.signing():
+                await decisions.load_actors(p)
             artifact = await build(p)
             artifact = await resolve_image(p, artifact)
             await scan_gate(p, artifact)
