@@ -189,6 +189,11 @@ class PromotionState(BaseModel):
     supersedes: list[str] = Field(default_factory=list)
     halted_by: str | None = Field(default=None, description="The incident holding the canary.")
     audit: list[AuditEntry] = Field(default_factory=list)
+    unsigned_decisions: dict[str, Literal["accepted", "refused"]] = Field(
+        default_factory=dict,
+        description="Per environment of this promotion: whether decisions without a "
+        "signature are accepted (empty: a promotion from before signed decisions).",
+    )
     rollback_metrics: list[MetricResult] = Field(
         default_factory=list, description="The metric values that caused an automatic rollback."
     )

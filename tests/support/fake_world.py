@@ -60,7 +60,11 @@ class FakeWorld:
     # The worker's groups file: by default the test pipelines' owners (`owners: [demo-owners]`)
     # are the people the workflow tests abort, pause and roll back as.
     groups: dict[str, list[str]] = field(
-        default_factory=lambda: {"demo-owners": list(TEST_OWNERS)}
+        default_factory=lambda: {
+            "demo-owners": list(TEST_OWNERS),
+            "on-call": ["pager"],
+            "release-manager": ["rm-rita"],
+        }
     )
     control_unsigned: bool = True  # ROLLWAY_UNSIGNED_CONTROL covers every environment
     promote_gate: asyncio.Event | None = None  # `promote` waits for it (an abort mid-call)

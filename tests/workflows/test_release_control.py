@@ -152,13 +152,13 @@ async def test_new_promotions_wait_while_a_sev1_is_active(ts_env: WorkflowEnviro
     async with release_run(ts_env) as run:
         await run.control_update(
             "declare_incident",
-            DeclareIncidentInput(id="INC-7", severity="SEV-1", commander="ic-ivy"),
+            DeclareIncidentInput(id="INC-7", severity="SEV-1", commander="ic-ivy", by="pager"),
         )
         h = await run.start(policy_pipeline(SEED_004))
         state = await wait_until(h, lambda s: s.stage.value == "gate")
         assert state.gate is not None and any("SEV-1" in r for r in state.gate.reasons)
         assert "deploy:production" not in run.world.calls
-        await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-7"))
+        await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-7", by="pager"))
         result = await h.result()
     assert result.outcome == Outcome.PROMOTED
 
@@ -170,7 +170,7 @@ async def test_incident_commander_forces_a_rollback(ts_env: WorkflowEnvironment)
         await wait_until(h, lambda s: s.stage.value == "canary")
         await run.control_update(
             "declare_incident",
-            DeclareIncidentInput(id="INC-9", severity="SEV-1", commander="ic-ivy"),
+            DeclareIncidentInput(id="INC-9", severity="SEV-1", commander="ic-ivy", by="pager"),
         )
         await wait_until(h, lambda s: "INC-9" in (s.halted_by or ""))  # the promotion knows
         await h.execute_update(
@@ -276,7 +276,7 @@ async def test_emergency_deploy_at_three_on_sunday(ts_env: WorkflowEnvironment) 
     async with release_run(ts_env) as run:
         await run.control_update(
             "declare_incident",
-            DeclareIncidentInput(id="INC-1", severity="SEV-1", commander="ic-ivy"),
+            DeclareIncidentInput(id="INC-1", severity="SEV-1", commander="ic-ivy", by="pager"),
         )
         h = await run.start(policy_pipeline(SEED_000))
         await wait_until(h, lambda s: s.stage.value == "approval")

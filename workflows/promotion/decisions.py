@@ -210,7 +210,15 @@ async def decide_signed(p: Promotion, inp: ApprovalInput, decision: str) -> str 
 
 
 async def load_actors(p: Promotion) -> None:
-    """The groups file, read once at the start: who may roll back, abort, pause, resume."""
+    """The groups file, read once at the start: who may roll back, abort, pause, resume.
+
+    Also records, per environment, whether unsigned decisions are accepted (the state
+    says so, for `rollway status` and for the CLI to know when it must sign).
+    """
+    for env in p.spec.environments:
+        p.state.unsigned_decisions[env] = (
+            "accepted" if accepts_unsigned(p.spec, env) else "refused"
+        )
     p.actors = await activity(
         p, "load_groups", p.inp.service, GroupDirectory, options.PLATFORM, what="groups"
     )
