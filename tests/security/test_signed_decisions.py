@@ -138,9 +138,10 @@ async def test_forged_approver_is_refused(
         own = await signed_by(ts_env, people["mallory"], "approve", h.id, "mallory")
         await h.signal("approve", ApprovalInput(by="rm-ann", signed=own))
         state = await wait_until(h, lambda s: len(refusals(s, "rm-ann")) == 2)
-    reasons = [a.reason for a in refusals(state, "rm-ann")]
-    assert reasons[0].startswith("wrong_key:"), reasons
-    assert reasons[1].startswith("signer_mismatch:"), reasons
+    # (the mismatch needs no activity, so it may be recorded first)
+    reasons = sorted(a.reason for a in refusals(state, "rm-ann"))
+    assert reasons[0].startswith("signer_mismatch:"), reasons
+    assert reasons[1].startswith("wrong_key:") and "not a key of rm-ann" in reasons[1], reasons
     assert not state.approvals
 
 
@@ -168,7 +169,7 @@ async def test_replayed_expired_and_misdirected_decisions_are_refused(
         await h.signal("approve", ApprovalInput(by="rm-bob", signed=reject))  # other action
         state = await wait_until(h, lambda s: len(refusals(s, "rm-bob")) == 3)
     assert [a.reason.split(":")[0] for a in refusals(state, "rm-ann")] == ["replayed"]
-    assert [a.reason.split(":")[0] for a in refusals(state, "rm-bob")] == [
+    assert sorted(a.reason.split(":")[0] for a in refusals(state, "rm-bob")) == [
         "expired",
         "wrong_target",
         "wrong_target",
@@ -230,6 +231,8 @@ async def test_outsiders_may_not_abort_or_resume_an_analysis_paused_canary(
         spec["owners"] = ["demo-owners"]
         spec["canary"]["analysis"]["inconclusive_limit"] = 2
         h = await run.start(spec)
+        await wait_until(h, lambda s: s.canary is not None)
+        await ts_env.sleep(timedelta(minutes=5))  # two inconclusive analyses
         await wait_until(h, lambda s: s.canary is not None and s.canary.paused)
         await h.signal("resume", ActionInput(by="mallory", reason="looks fine to me"))
         await h.signal("abort", ActionInput(by="mallory", reason="sabotage"))
