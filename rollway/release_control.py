@@ -223,8 +223,7 @@ class OverrideInput(BaseModel):
     reason: Text = Field(min_length=1, description="Required: every override is audited.")
     signed: SignedDecision | None = Field(
         default=None,
-        description="The same decision signed by `by` (action override:<kind>, comment "
-        "`reason`).",
+        description="The same decision signed by `by` (action override:<kind>, comment `reason`).",
     )
 
 

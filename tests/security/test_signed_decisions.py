@@ -200,9 +200,9 @@ async def test_a_self_declared_commander_is_refused(
             await run.control_update(
                 "declare_incident", declare.model_copy(update={"signed": None, "id": "INC-7"})
             )
-        control: ReleaseControlState = await ts_env.client.get_workflow_handle(
-            run.control
-        ).query("state", result_type=ReleaseControlState)
+        control: ReleaseControlState = await ts_env.client.get_workflow_handle(run.control).query(
+            "state", result_type=ReleaseControlState
+        )
         assert not control.snapshot.incidents
         (first, second) = refusals(control, "mallory")
         assert "may not incident declare" in first.reason

@@ -43,7 +43,6 @@ from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
 from rollway.release_control import ControlPolicy
 
-
 TEST_OWNERS = ("alice", "bob", "carol", "dave", "eve", "ops", "chaos")
 
 

@@ -216,9 +216,7 @@ async def load_actors(p: Promotion) -> None:
     says so, for `rollway status` and for the CLI to know when it must sign).
     """
     for env in p.spec.environments:
-        p.state.unsigned_decisions[env] = (
-            "accepted" if accepts_unsigned(p.spec, env) else "refused"
-        )
+        p.state.unsigned_decisions[env] = "accepted" if accepts_unsigned(p.spec, env) else "refused"
     p.actors = await activity(
         p, "load_groups", p.inp.service, GroupDirectory, options.PLATFORM, what="groups"
     )
