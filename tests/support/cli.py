@@ -99,6 +99,10 @@ def cli(dev_env: WorkflowEnvironment, worker: list[str], tmp_path: Path) -> Cli:
             "ROLLWAY_TEMPORAL_UI": "http://ui.test",
             "ROLLWAY_HOME": str(tmp_path / "home"),
             "COLUMNS": "200",
+            # No signing key from the developer's machine: decisions are signed only
+            # where a test asks for it (tests/security/test_cli_signing.py).
+            "ROLLWAY_SIGNING_KEY": "",
+            "SSH_AUTH_SOCK": "",
         }
     )
 
