@@ -24,6 +24,7 @@ from rollway.release_control import (
     ReleaseControlState,
 )
 from rollway.security.signing import new_payload, sign_decision
+from tests.histories.record import save_history
 from tests.support.promotions import query_state, wait_until
 from tests.support.release_control import MON, SEED_000, policy_pipeline, release_run, skip_to
 from tests.support.security.keys import Key, make_key
@@ -98,6 +99,7 @@ async def test_valid_signed_approvals_promote(
                 result_type=PromotionState,
             )
         result = await h.result()
+        save_history(await h.fetch_history(), "signed-approvals-promoted")
     assert result.outcome == Outcome.PROMOTED, result.reason
     assert result.state is not None
     accepted = [a for a in result.state.audit if a.action == "approve" and a.accepted]
@@ -216,6 +218,8 @@ async def test_a_self_declared_commander_is_refused(
             await h.execute_update("override", override, result_type=PromotionState)
         assert "mallory may not override" in str(refused.value.cause)
         state = await query_state(h)
+        control_history = ts_env.client.get_workflow_handle(run.control)
+        save_history(await control_history.fetch_history(), "signed-release-control-refused")
     (entry,) = refusals(state, "mallory")
     assert entry.action == "override promote_now" and "may not override" in entry.reason
 
@@ -243,6 +247,7 @@ async def test_outsiders_may_not_abort_or_resume_an_analysis_paused_canary(
         resume = await signed_by(ts_env, people["carol"], "resume", h.id, "carol", "checked")
         await h.signal("resume", ActionInput(by="carol", reason="checked", signed=resume))
         state = await wait_until(h, lambda s: any(a.by == "carol" for a in s.audit))
+        save_history(await h.fetch_history(), "signed-unauthorized-resume-refused")
     assert [a.action for a in refusals(state, "mallory")] == ["resume", "abort"]
     assert all("mallory may not" in a.reason for a in refusals(state, "mallory"))
     (carol,) = [a for a in state.audit if a.by == "carol"]
