@@ -41,7 +41,7 @@ async def verify_decision_signature(inp: VerifySignatureInput) -> SignatureVerdi
 def check_signature_now(inp: VerifySignatureInput) -> SignatureVerdict:
     """The work of `verify_decision_signature` (file read and signature check)."""
     decision = inp.decision
-    path = os.environ.get(SIGNERS_ENV, "")
+    path = os.environ.get("ROLLWAY_ALLOWED_SIGNERS", "")
     if not path:
         return _no_signers(
             f"this worker trusts no signing keys: start it with {SIGNERS_ENV}=<allowed signers "
@@ -69,7 +69,8 @@ def check_signature_now(inp: VerifySignatureInput) -> SignatureVerdict:
 def control_accepts_unsigned(environment: str) -> bool:
     """`$ROLLWAY_UNSIGNED_CONTROL`: environments (comma-separated, or `*`) whose release
     control accepts unsigned incident and freeze decisions; default none."""
-    names = {n.strip() for n in os.environ.get(UNSIGNED_CONTROL_ENV, "").split(",") if n.strip()}
+    listed = os.environ.get("ROLLWAY_UNSIGNED_CONTROL", "")
+    names = {n.strip() for n in listed.split(",") if n.strip()}
     return "*" in names or environment in names
 
 
