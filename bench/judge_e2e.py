@@ -86,7 +86,7 @@ async def run_once(queue: str, version: str, spec: PipelineSpec) -> PromotionSta
     while True:
         state = await h.query(PromotionWorkflow.query_state)
         if state.stage.value == "approval":
-            await h.execute_update(PromotionWorkflow.approve_update, ApprovalInput(by="bench"))
+            await h.execute_update("approve", ApprovalInput(by="bench"))
             break
         if state.outcome != Outcome.RUNNING:
             break

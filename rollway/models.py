@@ -27,6 +27,7 @@ from rollway.platform.base import Target
 from rollway.providers.aws.config import AuditArchiveConfig, EcrImageConfig
 from rollway.release_control import AuditEntry
 from rollway.scan import ScanVerdict
+from rollway.security.decisions import SignedDecision
 from rollway.security.inputs import check_commit, check_name, check_version
 from rollway.spec import (
     BuildSpec,
@@ -130,6 +131,11 @@ class ApprovalInput(BaseModel):
 
     by: Person
     comment: Text = ""
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by` (`rollway sign approve|reject …`): "
+        "its comment must equal `comment`.",
+    )
 
 
 class ActionInput(BaseModel):
@@ -137,6 +143,11 @@ class ActionInput(BaseModel):
 
     by: Person = "unknown"
     reason: Text = ""
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by` (`rollway sign rollback …`): its "
+        "comment must equal `reason`.",
+    )
 
 
 # --- state (the `state` query) ---------------------------------------------------------
@@ -216,6 +227,11 @@ class PromotionState(BaseModel):
     supersedes: list[str] = Field(default_factory=list)
     halted_by: str | None = Field(default=None, description="The incident holding the canary.")
     audit: list[AuditEntry] = Field(default_factory=list)
+    unsigned_decisions: dict[str, Literal["accepted", "refused"]] = Field(
+        default_factory=dict,
+        description="Per environment of this promotion: whether decisions without a "
+        "signature are accepted (empty: a promotion from before signed decisions).",
+    )
     rollback_metrics: list[MetricResult] = Field(
         default_factory=list, description="The metric values that caused an automatic rollback."
     )

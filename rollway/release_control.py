@@ -17,6 +17,8 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from rollway.fields import Name, Person, Text
+from rollway.policy import GroupDirectory
+from rollway.security.decisions import SignedDecision
 
 SEVERITIES = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
 
@@ -73,17 +75,32 @@ class DeclareIncidentInput(BaseModel):
     commander: Person
     summary: Text = ""
     by: Person = "unknown"
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by`; its comment must be `signed_text()`.",
+    )
 
     @field_validator("severity")
     @classmethod
     def _sev(cls, v: str) -> str:
         return normalize_severity(v)
 
+    def signed_text(self) -> str:
+        """What a signature must cover besides the action: the incident's every field."""
+        return f"{self.id} {self.severity} IC {self.commander}: {self.summary}"
+
 
 class ResolveIncidentInput(BaseModel):
     id: Name
     by: Person = "unknown"
     reason: Text = ""
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by`; its comment must be `signed_text()`.",
+    )
+
+    def signed_text(self) -> str:
+        return f"{self.id}: {self.reason}"
 
 
 class FreezeInput(BaseModel):
@@ -93,12 +110,27 @@ class FreezeInput(BaseModel):
     until: AwareDatetime | None = Field(
         default=None, description="When it lifts by itself; must carry a time zone."
     )
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by`; its comment must be `signed_text()`.",
+    )
+
+    def signed_text(self) -> str:
+        until = self.until.isoformat() if self.until is not None else "lifted by hand"
+        return f"{self.id} until {until}: {self.reason}"
 
 
 class UnfreezeInput(BaseModel):
     id: Name = "manual"
     by: Person = "unknown"
     reason: Text = ""
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by`; its comment must be `signed_text()`.",
+    )
+
+    def signed_text(self) -> str:
+        return f"{self.id}: {self.reason}"
 
 
 # --- promotion <-> release control ----------------------------------------------------
@@ -189,6 +221,10 @@ class OverrideInput(BaseModel):
     by: Person
     kind: OverrideKind
     reason: Text = Field(min_length=1, description="Required: every override is audited.")
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The same decision signed by `by` (action override:<kind>, comment `reason`).",
+    )
 
 
 class AuditEntry(BaseModel):
@@ -201,6 +237,16 @@ class AuditEntry(BaseModel):
     reason: str = ""
 
 
+class ControlPolicy(BaseModel):
+    """What release control needs to judge a decision (activity `load_control_policy`)."""
+
+    groups: GroupDirectory
+    unsigned_accepted: bool = Field(
+        description="Unsigned incident and freeze decisions are accepted "
+        "(worker setting ROLLWAY_UNSIGNED_CONTROL)."
+    )
+
+
 class ReleaseControlState(BaseModel):
     """The release-control workflow's whole state (carried across continue-as-new)."""
 
@@ -211,4 +257,8 @@ class ReleaseControlState(BaseModel):
     audit: list[AuditEntry] = Field(default_factory=list)
     superseded: dict[str, str] = Field(
         default_factory=dict, description="workflow id -> the newer promotion that superseded it"
+    )
+    nonces: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="Nonces of accepted signed decisions -> their expiry (replays are refused).",
     )

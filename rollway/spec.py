@@ -316,6 +316,11 @@ class PipelineSpec(SpecModel):
         description="The human gate before production; an environment's `policy.approvals` "
         "overrides it.",
     )
+    owners: list[str] = Field(
+        default_factory=list,
+        description="Groups (of the worker's groups file) whose members own the service: "
+        "they may roll back, abort, pause and resume its promotions (see docs/security.md).",
+    )
     lock: Literal["supersede", "queue"] = Field(
         default="supersede",
         description="A newer commit supersedes one still awaiting approval, or queues behind it.",

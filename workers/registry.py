@@ -9,6 +9,7 @@ from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
 from activities.catalog import load_pipeline
+from activities.decisions import load_control_policy, verify_decision_signature
 from activities.groups import load_groups
 from activities.incidents import open_incident
 from activities.monitor import declare_monitor_incident, run_health_checks
@@ -48,6 +49,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     deploy,
     ensure_release_control,
     find_releases,
+    load_control_policy,
     load_groups,
     open_incident,
     notify,
@@ -62,5 +64,6 @@ ACTIVITIES: list[Callable[..., Any]] = [
     set_weight,
     smoke_test,
     undo,
+    verify_decision_signature,
     wait_ready,
 ]

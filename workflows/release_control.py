@@ -9,12 +9,16 @@ halts in-flight canaries within seconds. Continue-as-new keeps the history small
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from rollway.release_control import (
         AuditEntry,
+        ControlPolicy,
         ControlSnapshot,
         ControlView,
         ControlViewInput,
@@ -33,6 +37,9 @@ with workflow.unsafe.imports_passed_through():
         SubscribeInput,
         UnfreezeInput,
     )
+    from rollway.security.authorization import freeze_refusal, incident_refusal
+    from rollway.security.decisions import SignedDecision
+    from workflows.signed_decisions import DecisionGuard
 
 MAX_AUDIT = 200
 MAX_SUPERSEDED = 500
@@ -47,6 +54,8 @@ class ReleaseControlWorkflow:
     def __init__(self, state: ReleaseControlState) -> None:
         self.state = state
         self.outbox: list[tuple[str, str, object]] = []  # (workflow id, signal, payload)
+        self.guard = DecisionGuard(state.nonces)  # carried across continue-as-new
+        self._signed: bool | None = None
 
     @workflow.run
     async def run(self, state: ReleaseControlState) -> None:
@@ -96,10 +105,68 @@ class ReleaseControlWorkflow:
         for wf_id in self.state.subscribers:
             self.outbox.append((wf_id, "release_control", self.snap.model_copy(deep=True)))
 
+    # --- who may: executions with the `signed-decisions` patch ------------------------------
+
+    def _signing(self) -> bool:
+        """Incident and freeze decisions are authenticated and authorized (groups file)."""
+        if self._signed is None:
+            self._signed = workflow.patched("signed-decisions")
+        return self._signed
+
+    async def _judge(
+        self,
+        *,
+        signed: SignedDecision | None,
+        by: str,
+        action: str,
+        comment: str,
+        what: str,
+        commander: str | None = None,
+    ) -> None:
+        """Authenticate and authorize; a refusal is audited and raised to the caller."""
+        refusal: str | None
+        try:
+            policy = await workflow.execute_activity(
+                "load_control_policy",
+                self.snap.environment,
+                result_type=ControlPolicy,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError as e:
+            refusal = f"could not read the groups file: {e.cause or e}"
+        else:
+            auth = await self.guard.authenticate(
+                signed=signed,
+                by=by,
+                action=action,
+                comment=comment,
+                unsigned_accepted=policy.unsigned_accepted,
+                where=self.snap.environment,
+            )
+            if auth.refusal is not None:
+                refusal = auth.refusal
+            elif action.startswith("incident-"):
+                refusal = incident_refusal(policy.groups, by, action, commander=commander)
+            else:
+                refusal = freeze_refusal(policy.groups, by, action)
+        if refusal is not None:
+            self._audit(by, what, refusal, accepted=False)
+            raise ApplicationError(f"{what} refused: {refusal}", type="DecisionRefused")
+
     # --- incidents and freezes (updates: a refusal reaches the caller) ---------------------
 
     @workflow.update(name="declare_incident")
-    def declare_incident(self, inp: DeclareIncidentInput) -> ControlSnapshot:
+    async def declare_incident(self, inp: DeclareIncidentInput) -> ControlSnapshot:
+        if self._signing():
+            await self._judge(
+                signed=inp.signed,
+                by=inp.by,
+                action="incident-declare",
+                comment=inp.signed_text(),
+                what=f"declare incident {inp.id}",
+            )
+            self._check_declare(inp)  # another declaration may have come meanwhile
         self.snap.incidents.append(
             Incident(
                 id=inp.id,
@@ -122,7 +189,18 @@ class ReleaseControlWorkflow:
             raise ApplicationError(f"incident {inp.id} is already active", type="Duplicate")
 
     @workflow.update(name="resolve_incident")
-    def resolve_incident(self, inp: ResolveIncidentInput) -> ControlSnapshot:
+    async def resolve_incident(self, inp: ResolveIncidentInput) -> ControlSnapshot:
+        if self._signing():
+            incident = next((i for i in self.snap.incidents if i.id == inp.id), None)
+            await self._judge(
+                signed=inp.signed,
+                by=inp.by,
+                action="incident-resolve",
+                comment=inp.signed_text(),
+                what=f"resolve incident {inp.id}",
+                commander=incident.commander if incident is not None else None,
+            )
+            self._check_resolve(inp)
         self.snap.incidents = [i for i in self.snap.incidents if i.id != inp.id]
         self._audit(inp.by, f"resolve incident {inp.id}", inp.reason)
         self._broadcast()
@@ -137,7 +215,15 @@ class ReleaseControlWorkflow:
             )
 
     @workflow.update(name="freeze")
-    def freeze(self, inp: FreezeInput) -> ControlSnapshot:
+    async def freeze(self, inp: FreezeInput) -> ControlSnapshot:
+        if self._signing():
+            await self._judge(
+                signed=inp.signed,
+                by=inp.by,
+                action="freeze",
+                comment=inp.signed_text(),
+                what=f"freeze {inp.id}",
+            )
         self.snap.freezes = [f for f in self.snap.freezes if f.id != inp.id]
         self.snap.freezes.append(
             ManualFreeze(
@@ -149,7 +235,16 @@ class ReleaseControlWorkflow:
         return self.snap
 
     @workflow.update(name="unfreeze")
-    def unfreeze(self, inp: UnfreezeInput) -> ControlSnapshot:
+    async def unfreeze(self, inp: UnfreezeInput) -> ControlSnapshot:
+        if self._signing():
+            await self._judge(
+                signed=inp.signed,
+                by=inp.by,
+                action="unfreeze",
+                comment=inp.signed_text(),
+                what=f"unfreeze {inp.id}",
+            )
+            self._check_unfreeze(inp)
         self.snap.freezes = [f for f in self.snap.freezes if f.id != inp.id]
         self._audit(inp.by, f"unfreeze {inp.id}", inp.reason)
         self._broadcast()

@@ -19,12 +19,16 @@ from rollway.cli.common import (
     out,
     run,
 )
+from rollway.cli.sign import KeyOpt, UnsignedOpt, decision_signature
 from rollway.cli.status import query_state
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 
     from rollway.models import PromotionState
+    from rollway.security.decisions import SignedDecision
 
 Ref = Annotated[
     str,
@@ -61,12 +65,33 @@ async def _target(client: Client, ref: str, action: str) -> tuple[Found, Workflo
     return found, client.get_workflow_handle(found.workflow_id)
 
 
+async def _signature(
+    handle: WorkflowHandle[Any, Any],
+    action: str,
+    by: str,
+    comment: str,
+    key: Path | None,
+    unsigned: bool,
+) -> SignedDecision | None:
+    """Sign when the promotion's environments refuse unsigned decisions (or --key says so)."""
+    state = await query_state(handle)
+    refused = [env for env, v in sorted(state.unsigned_decisions.items()) if v == "refused"]
+    return decision_signature(
+        action, handle.id, by, comment, key=key, unsigned=unsigned, refused_unsigned_in=refused
+    )
+
+
 def _refusal(e: WorkflowUpdateFailedError) -> str:
     from temporalio.exceptions import ApplicationError
 
     cause: BaseException | None = e.cause
     msg = cause.message if isinstance(cause, ApplicationError) else str(cause or e)
-    for prefix in ("approval refused: ", "rejection refused: ", "override refused: "):
+    for prefix in (
+        "approval refused: ",
+        "rejection refused: ",
+        "override refused: ",
+        "rollback refused: ",
+    ):
         msg = msg.removeprefix(prefix)
     return msg
 
@@ -114,7 +139,9 @@ async def _update(
         ) from None
 
 
-def _decide(ref: str, by: str, comment: str, decision: str) -> None:
+def _decide(
+    ref: str, by: str, comment: str, decision: str, key: Path | None, unsigned: bool
+) -> None:
     from rollway.models import ApprovalInput
 
     async def main() -> None:
@@ -122,9 +149,9 @@ def _decide(ref: str, by: str, comment: str, decision: str) -> None:
             raise UserError("--by must name who decides (e.g. --by alice)", 2)
         client = await connect()
         found, handle = await _target(client, ref, decision)
-        state = await _update(
-            client, found, handle, decision, ApprovalInput(by=by, comment=comment), UPDATE_TIMEOUT
-        )
+        signed = await _signature(handle, decision, by, comment, key, unsigned)
+        inp = ApprovalInput(by=by, comment=comment, signed=signed)
+        state = await _update(client, found, handle, decision, inp, UPDATE_TIMEOUT)
         approved = len([a for a in state.approvals if a.decision == "approve"])
         need = max(0, state.approvals_required - approved)
         console = out()
@@ -143,30 +170,42 @@ def _decide(ref: str, by: str, comment: str, decision: str) -> None:
     run(main())
 
 
-def approve(ref: Ref, by: By, comment: Comment = "") -> None:
+def approve(
+    ref: Ref, by: By, comment: Comment = "", key: KeyOpt = None, unsigned: UnsignedOpt = False
+) -> None:
     """Approve a promotion waiting at its approval stage (refusals exit 1)."""
-    _decide(ref, by, comment, "approve")
+    _decide(ref, by, comment, "approve", key, unsigned)
 
 
-def reject(ref: Ref, by: By, comment: Comment = "") -> None:
+def reject(
+    ref: Ref, by: By, comment: Comment = "", key: KeyOpt = None, unsigned: UnsignedOpt = False
+) -> None:
     """Reject a promotion waiting at its approval stage (refusals exit 1)."""
-    _decide(ref, by, comment, "reject")
+    _decide(ref, by, comment, "reject", key, unsigned)
 
 
-def rollback(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
+def rollback(
+    ref: Ref,
+    by: ByDefault = None,
+    reason: Reason = "",
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
+) -> None:
     """Roll back now: traffic to stable; waits until the promotion has ended."""
     from rollway.models import ActionInput, Outcome
 
     async def main() -> None:
         client = await connect()
         found, handle = await _target(client, ref, "roll back")
+        who = by or default_user()
+        signed = await _signature(handle, "rollback", who, reason, key, unsigned)
         out().print(f"rolling back {found.workflow_id} ...")
         state = await _update(
             client,
             found,
             handle,
             "rollback",
-            ActionInput(by=by or default_user(), reason=reason),
+            ActionInput(by=who, reason=reason, signed=signed),
             ROLLBACK_TIMEOUT,
         )
         style = "yellow" if state.outcome == Outcome.ROLLED_BACK else "red"
@@ -175,7 +214,15 @@ def rollback(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
     run(main())
 
 
-def _signal(ref: Ref, by: str | None, reason: str, name: str, verb: str) -> None:
+def _signal(
+    ref: Ref,
+    by: str | None,
+    reason: str,
+    name: str,
+    verb: str,
+    key: Path | None = None,
+    unsigned: bool = False,
+) -> None:
     from temporalio.service import RPCError, RPCStatusCode
 
     from rollway.models import ActionInput
@@ -193,8 +240,10 @@ def _signal(ref: Ref, by: str | None, reason: str, name: str, verb: str) -> None
             if state.canary.paused == (name == "pause"):
                 out().print(f"{found.workflow_id} is already {verb}")
                 return
+        who = by or default_user()
+        signed = await _signature(handle, name, who, reason, key, unsigned)
         try:
-            await handle.signal(name, ActionInput(by=by or default_user(), reason=reason))
+            await handle.signal(name, ActionInput(by=who, reason=reason, signed=signed))
         except RPCError as e:
             if e.status == RPCStatusCode.NOT_FOUND:
                 raise not_found(found.workflow_id) from None
@@ -202,22 +251,41 @@ def _signal(ref: Ref, by: str | None, reason: str, name: str, verb: str) -> None
         out().print(
             f"{name} requested for {found.workflow_id}"
             + (f" ({escape(reason)})" if reason else "")
-            + f"; see `rollway status {found.workflow_id}`"
+            + (" (signed)" if signed is not None else "")
+            + f"; see `rollway status {found.workflow_id}` (its audit says if it was refused)"
         )
 
     run(main())
 
 
-def abort(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
+def abort(
+    ref: Ref,
+    by: ByDefault = None,
+    reason: Reason = "",
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
+) -> None:
     """Stop a promotion (rolls the canary back if traffic moved); does not wait."""
-    _signal(ref, by, reason, "abort", "abort")
+    _signal(ref, by, reason, "abort", "abort", key, unsigned)
 
 
-def pause(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
+def pause(
+    ref: Ref,
+    by: ByDefault = None,
+    reason: Reason = "",
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
+) -> None:
     """Hold the canary at its current weight (analysis keeps running)."""
-    _signal(ref, by, reason, "pause", "paused")
+    _signal(ref, by, reason, "pause", "paused", key, unsigned)
 
 
-def resume(ref: Ref, by: ByDefault = None, reason: Reason = "") -> None:
+def resume(
+    ref: Ref,
+    by: ByDefault = None,
+    reason: Reason = "",
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
+) -> None:
     """Resume a paused canary."""
-    _signal(ref, by, reason, "resume", "resumed")
+    _signal(ref, by, reason, "resume", "resumed", key, unsigned)

@@ -7,6 +7,7 @@ or on the promotion), so `temporal workflow update execute` does the same.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,9 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from rollway import TASK_QUEUE
-from rollway.cli.actions import Ref, _target, _update
+from rollway.cli.actions import Ref, _signature, _target, _update
 from rollway.cli.common import UserError, connect, default_user, find, handle, out, run
 from rollway.cli.output import Format, OutputOpt, emit
+from rollway.cli.sign import KeyOpt, UnsignedOpt, decision_signature
 from rollway.cli.status import query_state
 
 if TYPE_CHECKING:
@@ -57,6 +59,26 @@ async def _control(client: Client, environment: str, name: str, arg: Any) -> Con
         raise UserError(f"refused: {msg}") from None
 
 
+def _signed_control(
+    inp: Any, action: str, environment: str, key: Path | None, unsigned: bool
+) -> Any:
+    """Release control's policy lives on the worker: sign with --key / $ROLLWAY_SIGNING_KEY."""
+    from rollway.release_control import control_workflow_id
+
+    if unsigned:
+        return inp
+    inp.signed = decision_signature(
+        action,
+        control_workflow_id(environment),
+        inp.by,
+        inp.signed_text(),
+        key=key,
+        unsigned=False,
+        refused_unsigned_in=[],
+    )
+    return inp
+
+
 def _print_snapshot(snap: ControlSnapshot) -> None:
     console = out()
     if not snap.incidents and not snap.freezes:
@@ -86,6 +108,8 @@ def declare(
     summary: Annotated[str, typer.Option(help="One line on what is wrong.")] = "",
     environment: Env = "production",
     by: ByOpt = None,
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
 ) -> None:
     """Declare an incident: SEV-1/SEV-2 halt canaries and close the production gate."""
     from rollway.release_control import DeclareIncidentInput
@@ -101,6 +125,7 @@ def declare(
             )
         except ValueError as e:
             raise UserError(f"--severity: {e}".replace("Value error, ", ""), 2) from None
+        inp = _signed_control(inp, "incident-declare", environment, key, unsigned)
         _print_snapshot(await _control(await connect(), environment, "declare_incident", inp))
 
     run(main())
@@ -112,12 +137,15 @@ def resolve(
     reason: Annotated[str, typer.Option(help="How it was resolved.")] = "",
     environment: Env = "production",
     by: ByOpt = None,
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
 ) -> None:
     """Resolve an incident: halted canaries resume."""
     from rollway.release_control import ResolveIncidentInput
 
     async def main() -> None:
         inp = ResolveIncidentInput(id=id_, reason=reason, by=by or default_user())
+        inp = _signed_control(inp, "incident-resolve", environment, key, unsigned)
         _print_snapshot(await _control(await connect(), environment, "resolve_incident", inp))
 
     run(main())
@@ -153,6 +181,8 @@ def freeze(
     ] = None,
     environment: Env = "production",
     by: ByOpt = None,
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
 ) -> None:
     """Freeze an environment: waiting promotions hold at the release gate."""
     from rollway.release_control import FreezeInput
@@ -165,6 +195,7 @@ def freeze(
             lifts = lifts.astimezone()  # a naive time is the user's local time
             out().print(f"--until has no time zone: taken as local time, {lifts.isoformat()}")
         inp = FreezeInput(id=id_, reason=reason, until=lifts, by=by or default_user())
+        inp = _signed_control(inp, "freeze", environment, key, unsigned)
         _print_snapshot(await _control(await connect(), environment, "freeze", inp))
 
     run(main())
@@ -175,12 +206,15 @@ def unfreeze(
     reason: Annotated[str, typer.Option(help="Why deploys may resume.")] = "",
     environment: Env = "production",
     by: ByOpt = None,
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
 ) -> None:
     """Lift a manual freeze."""
     from rollway.release_control import UnfreezeInput
 
     async def main() -> None:
         inp = UnfreezeInput(id=id_, reason=reason, by=by or default_user())
+        inp = _signed_control(inp, "unfreeze", environment, key, unsigned)
         _print_snapshot(await _control(await connect(), environment, "unfreeze", inp))
 
     run(main())
@@ -194,6 +228,8 @@ def override(
     ],
     reason: Annotated[str, typer.Option(help="Why (required; audited).")],
     by: ByOpt = None,
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
 ) -> None:
     """Incident-commander / release-manager override of one promotion."""
     from rollway.release_control import OverrideInput
@@ -211,6 +247,7 @@ def override(
             ) from None
         client = await connect()
         found, h = await _target(client, ref, "override")
+        inp.signed = await _signature(h, f"override:{inp.kind}", inp.by, reason, key, unsigned)
         state = await _update(client, found, h, "override", inp, 30)
         last = state.audit[-1] if state.audit else None
         out().print(

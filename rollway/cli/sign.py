@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +12,13 @@ from pydantic import ValidationError
 
 from rollway.cli.common import UserError, default_user, user_errors
 from rollway.durations import format_duration, parse_duration
-from rollway.security.decisions import DEFAULT_MAX_TTL, SIMPLE_ACTIONS
+from rollway.security.decisions import DEFAULT_MAX_TTL, SIMPLE_ACTIONS, SignedDecision
 from rollway.security.signing import (
     DEFAULT_TTL,
     KEY_ENV,
     SigningError,
     default_key,
+    find_key,
     new_payload,
     sign_decision,
 )
@@ -74,3 +77,65 @@ def sign(
         except SigningError as e:
             raise UserError(str(e)) from None
     typer.echo(signed.model_dump_json())
+
+
+# --- signing what the other commands send -----------------------------------------------
+
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        help="Sign with this SSH key (private, or public with the private key in ssh-agent).",
+    ),
+]
+UnsignedOpt = Annotated[
+    bool, typer.Option("--unsigned", help="Send the decision unsigned, even with a key at hand.")
+]
+
+
+def decision_signature(
+    action: str,
+    workflow_id: str,
+    by: str,
+    comment: str,
+    *,
+    key: Path | None,
+    unsigned: bool,
+    refused_unsigned_in: list[str],
+) -> SignedDecision | None:
+    """The signature a CLI decision carries, or None to send it unsigned.
+
+    `--unsigned`: none. `--key` or `$ROLLWAY_SIGNING_KEY`: signed with it. Otherwise
+    signed (ssh-agent's first key, else ~/.ssh/id_ed25519 or id_rsa) when the target
+    refuses unsigned decisions (`refused_unsigned_in` names where), unsigned when it
+    accepts them; no key where one is needed is a clear error.
+    """
+    if unsigned:
+        if refused_unsigned_in:
+            where = ", ".join(refused_unsigned_in)
+            raise UserError(
+                f"refused: {where} refuses unsigned decisions; drop --unsigned to sign with "
+                "your SSH key (ssh-agent or --key)"
+            )
+        return None
+    if key is None and not os.environ.get(KEY_ENV) and not refused_unsigned_in:
+        return None
+    with tempfile.TemporaryDirectory(prefix="rollway-sign-") as tmp:
+        chosen = key or find_key(Path(tmp))
+        if chosen is None:
+            where = ", ".join(refused_unsigned_in)
+            raise UserError(
+                f"{where} refuses unsigned decisions and no SSH key was found to sign "
+                f"{action}: pass --key PATH, set {KEY_ENV}, or add your key to ssh-agent "
+                "(its public key must be in the worker's allowed signers file)"
+            )
+        try:
+            payload = new_payload(action, workflow_id, by, comment=comment)
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "input"
+            raise UserError(f"{field}: {first['msg'].removeprefix('Value error, ')}", 2) from None
+        try:
+            return sign_decision(payload, chosen)
+        except SigningError as e:
+            raise UserError(str(e)) from None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -134,6 +134,17 @@ def pipeline_line(s: PromotionState) -> Text | None:
     return Text(f"pipeline: {s.pipeline} from {s.pipeline_source}  sha256:{digest}")
 
 
+def unsigned_words(policy: Mapping[str, str]) -> str:
+    """`decisions: staging accepts unsigned decisions; production requires signed ones`."""
+    parts = [
+        f"{env} accepts unsigned decisions"
+        if v == "accepted"
+        else f"{env} requires signed decisions (the CLI signs with your SSH key)"
+        for env, v in sorted(policy.items())
+    ]
+    return "decisions: " + "; ".join(parts)
+
+
 def render(
     state: PromotionState, workflow_id: str, link: str | None = None, *, compact: bool = False
 ) -> RenderableType:
@@ -160,6 +171,8 @@ def render(
         lines.append(pipeline)
     if s.stable_version:
         lines.append(Text(f"stable version: {s.stable_version}"))
+    if s.unsigned_decisions:
+        lines.append(Text(unsigned_words(s.unsigned_decisions)))
     if s.scan is not None:
         mark = "[green]passed[/green]" if s.scan.passed else "[red]blocked[/red]"
         lines.append(Text.from_markup(f"scan: {mark} {escape(s.scan.summary)}"))

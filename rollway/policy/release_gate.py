@@ -113,6 +113,12 @@ class ReleasePolicy(BaseModel):
     extra_approvals: list[ExtraApprovalRule] = Field(default_factory=list)
     hotfix: HotfixPolicy | None = None
     emergency: EmergencyPolicy | None = None
+    unsigned_decisions: Literal["accepted", "refused"] | None = Field(
+        default=None,
+        description="Whether decisions without a signature (approve, rollback, pause, …) are "
+        "accepted here. Default: refused for the production (canary) environment, accepted "
+        "elsewhere (see docs/security.md).",
+    )
 
     def referenced_groups(self) -> set[str]:
         """Every group name the policy mentions (check them against the GroupDirectory)."""

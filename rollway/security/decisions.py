@@ -227,3 +227,54 @@ def verify_decision(
             f"{decision.nonce}): a signed decision counts once; sign a new one",
         )
     return checked
+
+
+# --- crossing the workflow/activity boundary -------------------------------------------
+
+
+class VerifySignatureInput(BaseModel):
+    """What the `verify_decision_signature` activity checks, at the workflow's `at`."""
+
+    decision: SignedDecision
+    at: AwareDatetime
+
+
+class SignatureVerdict(BaseModel):
+    """The activity's answer: the signature holds for `principal`, or why it does not."""
+
+    accepted: bool
+    principal: str = ""
+    key: str = ""
+    reason: Refusal | None = None
+    detail: str = ""
+
+    @classmethod
+    def of(cls, result: Verified | Refused) -> SignatureVerdict:
+        if isinstance(result, Refused):
+            return cls(accepted=False, reason=result.reason, detail=result.detail)
+        return cls(accepted=True, principal=result.principal, key=result.key)
+
+
+class VerdictVerifier:
+    """A `DecisionVerifier` that replays a verdict already reached (by the activity).
+
+    The workflow asks the activity for the signature, then runs `verify_decision`
+    with this verifier so target, expiry and replay are checked there, against
+    `workflow.now()` and the nonces it keeps.
+    """
+
+    def __init__(self, scheme: str, verdict: SignatureVerdict) -> None:
+        self.scheme = scheme
+        self.verdict = verdict
+
+    def check_signature(self, decision: SignedDecision, now: datetime) -> Verified | Refused:
+        v = self.verdict
+        if not v.accepted:
+            return Refused(reason=v.reason or Refusal.WRONG_KEY, detail=v.detail)
+        return Verified(
+            principal=v.principal,
+            scheme=self.scheme,
+            key=v.key,
+            nonce=decision.nonce,
+            expires_at=decision.expires_at,
+        )

@@ -97,3 +97,37 @@ def sign_decision(payload: DecisionPayload, key: Path) -> SignedDecision:
     """`payload` signed by `key` under the rollway-decision namespace."""
     signature = sign_bytes(payload.canonical_bytes(), key)
     return SignedDecision(**payload.model_dump(), signature=signature, scheme="ssh")
+
+
+def agent_public_key(folder: Path) -> Path | None:
+    """The first key ssh-agent holds, written as `agent.pub` in `folder` (None: no agent)."""
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return None
+    ssh_add = shutil.which("ssh-add")
+    if ssh_add is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [ssh_add, "-L"], capture_output=True, timeout=10, check=False, text=True
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(("ssh-", "ecdsa-"))]
+    if proc.returncode != 0 or not lines:
+        return None
+    path = folder / "agent.pub"
+    path.write_text(lines[0] + "\n")
+    return path
+
+
+def find_key(folder: Path) -> Path | None:
+    """A key to sign with: `$ROLLWAY_SIGNING_KEY`, ssh-agent's first key, ~/.ssh defaults."""
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV]).expanduser()
+    agent = agent_public_key(folder)
+    if agent is not None:
+        return agent
+    try:
+        return default_key()
+    except SigningError:
+        return None

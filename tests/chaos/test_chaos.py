@@ -263,7 +263,7 @@ async def _approve_all(handles: list[WorkflowHandle[Any, PromotionResult]]) -> N
             if s.stage.value == "approval" and h.id not in approved:
                 with contextlib.suppress(WorkflowUpdateFailedError):
                     await h.execute_update(
-                        PromotionWorkflow.approve_update,
+                        "approve",
                         ApprovalInput(by="chaos-approver", comment="ok"),
                     )
                 approved.add(h.id)

@@ -45,10 +45,12 @@ async def test_incident_declare_list_resolve(cli: Cli) -> None:
     r = await cli("incident", "list", *env)
     assert r.exit_code == 0 and "checkout errors" in r.output
 
-    r = await cli("incident", "resolve", "--id", "INC-404", *env)
+    r = await cli("incident", "resolve", "--id", "INC-404", *env, "--by", "pager")
     assert r.exit_code == 1 and "no active incident INC-404 (active: INC-5)" in flat(r)
 
-    r = await cli("incident", "resolve", "--id", "INC-5", "--reason", "rolled back", *env)
+    r = await cli(
+        "incident", "resolve", "--id", "INC-5", "--reason", "rolled back", *env, "--by", "pager"
+    )
     assert r.exit_code == 0 and "no active incidents or freezes" in flat(r)
 
 
@@ -67,11 +69,11 @@ async def test_freeze_holds_a_promotion_and_unfreeze_releases_it(
             "manual freeze 'manual' by rm-rita: black friday" in x for x in state.gate.reasons
         )
     finally:
-        r = await cli("unfreeze", "--reason", "over")
+        r = await cli("unfreeze", "--reason", "over", "--by", "rm-rita")
     assert r.exit_code == 0, r.output
     await wait_for(dev_client, wid, lambda s: s.stage == Stage.CANARY)
 
-    r = await cli("unfreeze")
+    r = await cli("unfreeze", "--by", "rm-rita")
     assert r.exit_code == 1 and "no freeze manual" in flat(r)
 
 

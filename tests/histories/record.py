@@ -7,6 +7,7 @@ test then checks that today's workflow code replays every one of them.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,5 +17,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def save_history(history: WorkflowHistory, name: str) -> None:
+    """Also keeps the workflow id (`workflowId`): signed decisions name their workflow, so a
+    replay under another id would take another path."""
     if os.environ.get("ROLLWAY_RECORD_HISTORIES") == "1":
-        (HERE / f"{name}.json").write_text(history.to_json())
+        data = {"workflowId": history.workflow_id, **json.loads(history.to_json())}
+        (HERE / f"{name}.json").write_text(json.dumps(data))

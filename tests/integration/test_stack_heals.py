@@ -436,9 +436,7 @@ async def _until(handle: WorkflowHandle[Any, Any], what: str, check: Any, within
 
 async def _approve(handle: WorkflowHandle[Any, Any]) -> None:
     await _until(handle, "approval", lambda s: s.stage.value == "approval", 240)
-    await handle.execute_update(
-        PromotionWorkflow.approve_update, ApprovalInput(by="pytest", comment="ok")
-    )
+    await handle.execute_update("approve", ApprovalInput(by="pytest", comment="ok"))
 
 
 async def _result(handle: WorkflowHandle[Any, PromotionResult], within: float) -> PromotionResult:

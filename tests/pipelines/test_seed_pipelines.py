@@ -5,7 +5,8 @@ rollback thresholds, approvals, schedules, freezes, incident locks, hotfix paths
 Here each runs through PromotionWorkflow on the time-skipping server, loaded by
 name from the catalog (pipelines/) by the real catalog code, with the
 production activities replaced by same-named fakes, at a time its schedule allows
-and with approvals from the groups its policy names.
+and with approvals from the groups its policy names, signed with real SSH keys (a
+seed's production keeps the default: unsigned decisions are refused).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from rollway.models import ApprovalInput, Outcome
+from rollway.security.signing import new_payload, sign_decision
 from rollway.spec_catalog import file_digest
 from rollway.spec_loader import load_pipeline
 from tests.histories.record import save_history
 from tests.support.promotions import wait_until
 from tests.support.release_control import TUE, release_run, skip_to
+from tests.support.security.keys import Key, make_key
 
 PIPELINES = sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.yaml"))
 
@@ -48,9 +51,30 @@ def test_every_seed_has_a_pipeline() -> None:
     assert {p.stem for p in PIPELINES} >= set(SEEDS)
 
 
+APPROVERS = sorted({who for _, _, approvers in SEEDS.values() for who in approvers})
+
+
+@pytest.fixture(scope="module")
+def approver_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Key]:
+    folder = tmp_path_factory.mktemp("approvers")
+    return {who: make_key(folder, who, "ed25519") for who in APPROVERS}
+
+
+@pytest.fixture
+def allowed_signers(
+    approver_keys: dict[str, Key], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "allowed_signers"
+    path.write_text("\n".join(k.allowed_line(who) for who, k in approver_keys.items()) + "\n")
+    monkeypatch.setenv("ROLLWAY_ALLOWED_SIGNERS", str(path))
+
+
 @pytest.mark.parametrize("service", sorted(SEEDS))
 async def test_seed_pipeline_runs_to_full_traffic(
-    ts_env: WorkflowEnvironment, service: str
+    ts_env: WorkflowEnvironment,
+    service: str,
+    approver_keys: dict[str, Key],
+    allowed_signers: None,
 ) -> None:
     _, weights, approvers = SEEDS[service]
     raw = load_pipeline(PIPELINES[[p.stem for p in PIPELINES].index(service)])
@@ -61,7 +85,11 @@ async def test_seed_pipeline_runs_to_full_traffic(
         if approvers:
             await wait_until(handle, lambda s: s.stage.value == "approval")
             for who in approvers:
-                await handle.signal("approve", ApprovalInput(by=who))
+                now = await ts_env.get_current_time()
+                signed = sign_decision(
+                    new_payload("approve", handle.id, who, now=now), approver_keys[who].private
+                )
+                await handle.signal("approve", ApprovalInput(by=who, signed=signed))
         result = await handle.result()
         if service in RECORDED:
             save_history(await handle.fetch_history(), RECORDED[service])

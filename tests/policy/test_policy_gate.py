@@ -267,4 +267,5 @@ def test_policy_round_trips_through_json_and_has_a_schema(
         "extra_approvals",
         "hotfix",
         "emergency",
+        "unsigned_decisions",
     }

@@ -76,7 +76,7 @@ async def test_a_forged_empty_snapshot_does_not_blind_the_promotion(
         await ts_env.sleep(timedelta(minutes=30))
         state = await query_state(h)
         assert state.canary is not None and state.canary.weight == 25  # held by the real one
-        await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-42"))
+        await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-42", by="pager"))
         result = await h.result()
     assert result.outcome == Outcome.PROMOTED
 

@@ -160,6 +160,9 @@ def start_stack(home: Path) -> None:
         os.environ.pop(k, None)
     _HOMES.add(home)
     stack.up(home, worker=False)
+    # The worker's groups file: the chaos cases abort and roll back as `chaos`, an owner
+    # of the demo service (`owners: [demo-owners]` in pipelines/demo.yaml).
+    (home / "groups.yaml").write_text("groups:\n  demo-owners: [chaos]\n")
 
 
 def stop_stack(home: Path) -> None:
@@ -285,9 +288,7 @@ async def approve_when_asked(handle: WorkflowHandle[Any, Any], timeout: float = 
         handle, "reached approval", lambda s: s.stage.value in ("approval", "gate"), timeout
     )
     if state.stage.value == "approval":
-        await handle.execute_update(
-            PromotionWorkflow.approve_update, ApprovalInput(by="chaos-approver", comment="ok")
-        )
+        await handle.execute_update("approve", ApprovalInput(by="chaos-approver", comment="ok"))
 
 
 async def finish(handle: WorkflowHandle[Any, PromotionResult], timeout: float) -> PromotionResult:

@@ -26,10 +26,11 @@ from tests.support.fake_world import FakeWorld
 
 PIPELINE = """\
 service: demo
+owners: [demo-owners]
 run: {{command: ["python", "app.py"]}}
 environments:
   staging: {{platform: {{kind: local}}}}
-  production: {{platform: {{kind: local}}}}
+  production: {{platform: {{kind: local}}, policy: {{unsigned_decisions: accepted}}}}
 build: {{command: ["true"]}}
 staging: {{smoke: [{{path: /healthz}}]}}
 {approval}
@@ -98,6 +99,10 @@ def cli(dev_env: WorkflowEnvironment, worker: list[str], tmp_path: Path) -> Cli:
             "ROLLWAY_TEMPORAL_UI": "http://ui.test",
             "ROLLWAY_HOME": str(tmp_path / "home"),
             "COLUMNS": "200",
+            # No signing key from the developer's machine: decisions are signed only
+            # where a test asks for it (tests/security/test_cli_signing.py).
+            "ROLLWAY_SIGNING_KEY": "",
+            "SSH_AUTH_SOCK": "",
         }
     )
 

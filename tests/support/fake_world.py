@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.catalog import load_with
+from activities.decisions import verify_decision_signature
 from activities.incidents import open_incident as real_open_incident
 from activities.monitor import declare_monitor_incident
 from activities.monitor import run_health_checks as real_run_health_checks
@@ -49,12 +50,14 @@ from rollway.monitor.report import CheckResults, ChecksInput
 from rollway.notify.events import NotifyInput, NotifyResult
 from rollway.platform.base import DeploymentStatus, Target, VersionStatus
 from rollway.policy import GroupDirectory
+from rollway.release_control import ControlPolicy
 from rollway.rollback import FindReleasesInput, ReleaseHistory
 from rollway.spec_catalog import CatalogConfig
 from tests.support.binaries import ROOT
 
 DEV_CATALOG = CatalogConfig(folder=ROOT / "pipelines", allow_inline=True)
 """The repo's pipelines/, and inline specs accepted: a development worker, like `rollway up`."""
+TEST_OWNERS = ("alice", "bob", "carol", "dave", "eve", "ops", "chaos")
 
 
 @dataclass
@@ -68,7 +71,16 @@ class FakeWorld:
     fail_times: dict[str, int] = field(default_factory=dict)  # name -> failures left (retryable)
     fail_cause: dict[str, str] = field(default_factory=dict)  # name -> the OS error under `fail`
     scan_passed: bool = True
-    groups: dict[str, list[str]] = field(default_factory=dict)  # the worker's groups file
+    # The worker's groups file: by default the test pipelines' owners (`owners: [demo-owners]`)
+    # are the people the workflow tests abort, pause and roll back as.
+    groups: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "demo-owners": list(TEST_OWNERS),
+            "on-call": ["pager"],
+            "release-manager": ["rm-rita"],
+        }
+    )
+    control_unsigned: bool = True  # ROLLWAY_UNSIGNED_CONTROL covers every environment
     promote_gate: asyncio.Event | None = None  # `promote` waits for it (an abort mid-call)
     ready_gate: asyncio.Event | None = None  # `wait_ready` waits for it (overlapping promotions)
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
@@ -275,6 +287,12 @@ class FakeWorld:
             world.calls.append("find_releases")
             return world.releases
 
+        @activity.defn(name="load_control_policy")
+        async def load_control_policy(environment: str) -> ControlPolicy:
+            return ControlPolicy(
+                groups=GroupDirectory(groups=world.groups), unsigned_accepted=world.control_unsigned
+            )
+
         @activity.defn(name="analyze")
         async def analyze(inp: AnalysisInput) -> AnalysisResult:
             verdict = world.verdicts.pop(0) if world.verdicts else "pass"
@@ -311,6 +329,8 @@ class FakeWorld:
             analyze,
             load_groups,
             find_releases,
+            load_control_policy,
+            verify_decision_signature,  # the real one: reads $ROLLWAY_ALLOWED_SIGNERS
             ensure_release_control,
             read_release_control,
             undo,

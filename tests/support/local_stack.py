@@ -113,9 +113,10 @@ async def approve_when_asked(client: Client, handle: WorkflowHandle[Any, Any]) -
     for _ in range(600):
         state = await handle.query(PromotionWorkflow.query_state)
         if state.stage.value == "approval":
-            return await handle.execute_update(
-                PromotionWorkflow.approve_update, ApprovalInput(by="pytest", comment="ok")
+            approved: PromotionState = await handle.execute_update(
+                "approve", ApprovalInput(by="pytest", comment="ok"), result_type=PromotionState
             )
+            return approved
         if state.outcome != Outcome.RUNNING:
             raise AssertionError(f"ended before approval: {state.reason}")
         await asyncio.sleep(0.1)

@@ -31,6 +31,12 @@ def activity_name(fn: Callable[..., Any]) -> str:
 def pipeline(**overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "service": "demo",
+        "owners": ["demo-owners"],
+        # Workflow tests send unsigned decisions (tests/security/ signs them).
+        "environments": {
+            "staging": {},
+            "production": {"policy": {"unsigned_decisions": "accepted"}},
+        },
         "run": {"command": ["python", "app.py"]},
         "build": {"command": ["./build.sh"]},
         "scan": {"reports": ["bandit.sarif"]},

@@ -41,6 +41,8 @@ GROUPS = {
     "vp-engineering": ["vp-carol"],
     "team-lead": ["tl-tina"],
     "release-manager": ["relmgr-rita"],
+    "on-call": ["pager", "ic-ivy"],
+    "demo-owners": ["alice", "bob", "carol", "dave", "eve", "ops", "chaos"],
 }
 
 
@@ -185,6 +187,9 @@ SEED_004 = {  # anytime Mon-Thu, Friday needs a VP, SEV-1/2 lock, hotfix with a 
 
 def policy_pipeline(policy: dict[str, Any], steps: int = 2) -> dict[str, Any]:
     spec = pipeline(approval=None, staging=None, scan=None)
-    spec["environments"] = {"staging": {}, "production": {"policy": policy}}
+    spec["environments"] = {
+        "staging": {},
+        "production": {"policy": {"unsigned_decisions": "accepted", **policy}},
+    }
     spec["canary"]["steps"] = [{"weight": 25 * (i + 1), "soak": "10m"} for i in range(steps)]
     return spec

@@ -36,7 +36,6 @@ from tests.support.release_control import (
     release_run,
     skip_to,
 )
-from workflows.promotion import PromotionWorkflow
 
 
 async def test_friday_afternoon_waits_for_a_vp(ts_env: WorkflowEnvironment) -> None:
@@ -152,13 +151,13 @@ async def test_new_promotions_wait_while_a_sev1_is_active(ts_env: WorkflowEnviro
     async with release_run(ts_env) as run:
         await run.control_update(
             "declare_incident",
-            DeclareIncidentInput(id="INC-7", severity="SEV-1", commander="ic-ivy"),
+            DeclareIncidentInput(id="INC-7", severity="SEV-1", commander="ic-ivy", by="pager"),
         )
         h = await run.start(policy_pipeline(SEED_004))
         state = await wait_until(h, lambda s: s.stage.value == "gate")
         assert state.gate is not None and any("SEV-1" in r for r in state.gate.reasons)
         assert "deploy:production" not in run.world.calls
-        await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-7"))
+        await run.control_update("resolve_incident", ResolveIncidentInput(id="INC-7", by="pager"))
         result = await h.result()
     assert result.outcome == Outcome.PROMOTED
 
@@ -170,11 +169,11 @@ async def test_incident_commander_forces_a_rollback(ts_env: WorkflowEnvironment)
         await wait_until(h, lambda s: s.stage.value == "canary")
         await run.control_update(
             "declare_incident",
-            DeclareIncidentInput(id="INC-9", severity="SEV-1", commander="ic-ivy"),
+            DeclareIncidentInput(id="INC-9", severity="SEV-1", commander="ic-ivy", by="pager"),
         )
         await wait_until(h, lambda s: "INC-9" in (s.halted_by or ""))  # the promotion knows
         await h.execute_update(
-            PromotionWorkflow.override_update,
+            "override",
             OverrideInput(by="ic-ivy", kind="rollback", reason="suspected cause of INC-9"),
         )
         result = await h.result()
@@ -193,14 +192,14 @@ async def test_override_by_someone_else_is_refused_with_a_reason(
         await wait_until(h, lambda s: s.stage.value == "canary")
         with pytest.raises(WorkflowUpdateFailedError) as err:
             await h.execute_update(
-                PromotionWorkflow.override_update,
+                "override",
                 OverrideInput(by="mallory", kind="promote_now", reason="I am in a hurry"),
             )
         assert "may not override" in str(err.value.cause)
         await h.signal("override", OverrideInput(by="mallory", kind="promote_now", reason="again"))
         # A release manager may skip the rest of the soak.
         await h.execute_update(
-            PromotionWorkflow.override_update,
+            "override",
             OverrideInput(by="relmgr-rita", kind="promote_now", reason="verified by hand"),
         )
         result = await h.result()
@@ -220,9 +219,9 @@ async def test_self_approval_is_refused(ts_env: WorkflowEnvironment) -> None:
         h = await run.start(spec, author="rm-ann")
         await wait_until(h, lambda s: s.stage.value == "approval")
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await h.execute_update(PromotionWorkflow.approve_update, ApprovalInput(by="rm-ann"))
+            await h.execute_update("approve", ApprovalInput(by="rm-ann"))
         assert "author" in str(err.value.cause)
-        await h.execute_update(PromotionWorkflow.approve_update, ApprovalInput(by="rm-bob"))
+        await h.execute_update("approve", ApprovalInput(by="rm-bob"))
         result = await h.result()
     assert result.outcome == Outcome.PROMOTED
 
@@ -276,7 +275,7 @@ async def test_emergency_deploy_at_three_on_sunday(ts_env: WorkflowEnvironment) 
     async with release_run(ts_env) as run:
         await run.control_update(
             "declare_incident",
-            DeclareIncidentInput(id="INC-1", severity="SEV-1", commander="ic-ivy"),
+            DeclareIncidentInput(id="INC-1", severity="SEV-1", commander="ic-ivy", by="pager"),
         )
         h = await run.start(policy_pipeline(SEED_000))
         await wait_until(h, lambda s: s.stage.value == "approval")

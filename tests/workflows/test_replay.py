@@ -7,6 +7,7 @@ Re-record with ROLLWAY_RECORD_HISTORIES=1 only when a change is guarded by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -45,12 +46,17 @@ def test_histories_are_recorded() -> None:
         # workflow.patched("trusted-catalog"): the pipeline loaded by name, or refused inline
         "catalog-by-name-rejected",
         "catalog-inline-refused",
+        # workflow.patched("signed-decisions"): authenticated and authorized decisions
+        "signed-approvals-promoted",
+        "signed-unauthorized-resume-refused",
+        "signed-release-control-refused",
     } <= names, names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    data = json.loads(path.read_text())
+    history = WorkflowHistory.from_json(data.pop("workflowId", path.stem), data)
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion.notify import Notices
     from workflows.promotion.release_control import ReleaseParticipant
     from workflows.promotion.state import StateKeeper
+    from workflows.signed_decisions import DecisionGuard
 
 
 class Stop(Exception):
@@ -108,6 +109,9 @@ class Promotion:
         self.directory = GroupDirectory(groups={})
         self.extras: list[ApprovalRequirement] = []
         self.notices: Notices | None = None  # set in run() when the pipeline has notifications
+        self.guard = DecisionGuard({})  # signed decisions' nonces, kept until they expire
+        self._signed: bool | None = None  # the `signed-decisions` patch, once asked
+        self.actors: GroupDirectory | None = None  # groups read at the start (signed-decisions)
 
     @property
     def spec(self) -> PipelineSpec:
@@ -142,6 +146,17 @@ class Promotion:
             if stg is not None
             else None
         )
+
+    def signing(self) -> bool:
+        """Executions with the `signed-decisions` patch authenticate and authorize every
+        human decision. Asked by the first handler or by `run()`, whichever comes first."""
+        if self._signed is None:
+            self._signed = workflow.patched("signed-decisions")
+        return self._signed
+
+    def signing_known(self) -> bool:
+        """For validators (read-only, cannot ask for a patch): the answer if already known."""
+        return self._signed is True
 
     def forget_spec(self) -> None:
         """An inline spec is not trusted until the worker vouches for it (`load_pipeline`)."""

@@ -47,6 +47,8 @@ class PromotionWorkflow:
         trusted = workflow.patched("trusted-control")
         # The pipeline comes from the worker's catalog (an inline one: development workers).
         catalog = workflow.patched("trusted-catalog")
+        # Decisions are authenticated (signed or unsigned by policy) and authorized.
+        p.signing()
         p.keeper.log(f"promotion of {inp.version} requested", by=inp.requested_by)
         if not catalog:  # histories from before the catalog: the inline spec is known now
             notify.start(p)  # only pipelines with `notifications:` (and then a patch marker)
@@ -58,6 +60,8 @@ class PromotionWorkflow:
                 for participant in (p.release, p.staging_lock):
                     if participant is not None:
                         participant.trust_only_reads()
+            if p.signing():
+                await decisions.load_actors(p)
             artifact = await build(p)
             artifact = await resolve_image(p, artifact)
             await scan_gate(p, artifact)
@@ -97,48 +101,78 @@ class PromotionWorkflow:
         )
 
     # --- approvals ----------------------------------------------------------------
+    # With the `signed-decisions` patch every decision is authenticated and authorized
+    # (decisions.*_signed) and refusals are audited: validators then only refuse what
+    # needs no audit (an ended promotion).
 
     @workflow.signal(name="approve")
-    def approve_signal(self, inp: ApprovalInput) -> None:
-        decisions.decide(self.p, inp, "approve")
+    async def approve_signal(self, inp: ApprovalInput) -> None:
+        await self._decide(inp, "approve")
 
     @workflow.signal(name="reject")
-    def reject_signal(self, inp: ApprovalInput) -> None:
-        decisions.decide(self.p, inp, "reject")
+    async def reject_signal(self, inp: ApprovalInput) -> None:
+        await self._decide(inp, "reject")
+
+    async def _decide(self, inp: ApprovalInput, kind: str) -> str | None:
+        if self.p.signing():
+            return await decisions.decide_signed(self.p, inp, kind)
+        decisions.decide(self.p, inp, kind)
+        return None
+
+    async def _decide_update(self, inp: ApprovalInput, kind: str, what: str) -> PromotionState:
+        if (refusal := await self._decide(inp, kind)) is not None:
+            raise ApplicationError(f"{what} refused: {refusal}", type="ApprovalRefused")
+        return self.p.state
+
+    def _validate_decision(self, inp: ApprovalInput, kind: str, what: str) -> None:
+        if self.p.signing_known():
+            refusal = decisions.ended_refusal(self.p)
+        else:
+            refusal = decisions.approval_refusal(self.p, inp, kind)
+        if refusal is not None:
+            raise ApplicationError(f"{what} refused: {refusal}", type="ApprovalRefused")
 
     @workflow.update(name="approve")
-    def approve_update(self, inp: ApprovalInput) -> PromotionState:
-        decisions.decide(self.p, inp, "approve")
-        return self.p.state
+    async def approve_update(self, inp: ApprovalInput) -> PromotionState:
+        return await self._decide_update(inp, "approve", "approval")
 
     @approve_update.validator
     def _validate_approve(self, inp: ApprovalInput) -> None:
-        if (refusal := decisions.approval_refusal(self.p, inp, "approve")) is not None:
-            raise ApplicationError(f"approval refused: {refusal}", type="ApprovalRefused")
+        self._validate_decision(inp, "approve", "approval")
 
     @workflow.update(name="reject")
-    def reject_update(self, inp: ApprovalInput) -> PromotionState:
-        decisions.decide(self.p, inp, "reject")
-        return self.p.state
+    async def reject_update(self, inp: ApprovalInput) -> PromotionState:
+        return await self._decide_update(inp, "reject", "rejection")
 
     @reject_update.validator
     def _validate_reject(self, inp: ApprovalInput) -> None:
-        if (refusal := decisions.approval_refusal(self.p, inp, "reject")) is not None:
-            raise ApplicationError(f"rejection refused: {refusal}", type="ApprovalRefused")
+        self._validate_decision(inp, "reject", "rejection")
 
     # --- abort, rollback, pause, resume ---------------------------------------------
 
+    async def _act(self, inp: ActionInput, action: str) -> str | None:
+        if self.p.signing():
+            return await decisions.act_signed(self.p, inp, action)
+        if action in ("abort", "rollback"):
+            decisions.request_abort(self.p, inp)
+        elif action == "pause":
+            decisions.pause(self.p, inp)
+        else:
+            decisions.resume(self.p, inp)
+        return None
+
     @workflow.signal(name="abort")
-    def abort_signal(self, inp: ActionInput) -> None:
-        decisions.request_abort(self.p, inp)
+    async def abort_signal(self, inp: ActionInput) -> None:
+        await self._act(inp, "abort")
 
     @workflow.signal(name="rollback")
-    def rollback_signal(self, inp: ActionInput) -> None:
-        decisions.request_abort(self.p, inp)
+    async def rollback_signal(self, inp: ActionInput) -> None:
+        await self._act(inp, "rollback")
 
     @workflow.update(name="rollback")
     async def rollback_update(self, inp: ActionInput) -> PromotionState:
-        decisions.request_abort(self.p, inp)
+        if (refusal := await self._act(inp, "rollback")) is not None:
+            raise ApplicationError(f"rollback refused: {refusal}", type="ActionRefused")
         await workflow.wait_condition(lambda: self.p.state.outcome != Outcome.RUNNING)
         return self.p.state
 
@@ -151,12 +185,12 @@ class PromotionWorkflow:
             )
 
     @workflow.signal(name="pause")
-    def pause_signal(self, inp: ActionInput) -> None:
-        decisions.pause(self.p, inp)
+    async def pause_signal(self, inp: ActionInput) -> None:
+        await self._act(inp, "pause")
 
     @workflow.signal(name="resume")
-    def resume_signal(self, inp: ActionInput) -> None:
-        decisions.resume(self.p, inp)
+    async def resume_signal(self, inp: ActionInput) -> None:
+        await self._act(inp, "resume")
 
     # --- release control and overrides ------------------------------------------------
 
@@ -174,19 +208,34 @@ class PromotionWorkflow:
         self.p.participant(decision.environment).on_lock(decision)
         self.p.flags.changed = True
 
-    @workflow.update(name="override")
-    def override_update(self, inp: OverrideInput) -> PromotionState:
+    async def _override(self, inp: OverrideInput) -> str | None:
+        if self.p.signing():
+            return await decisions.override_signed(self.p, inp)
         decisions.apply_override(self.p, inp)
+        return None
+
+    @workflow.update(name="override")
+    async def override_update(self, inp: OverrideInput) -> PromotionState:
+        if (refusal := await self._override(inp)) is not None:
+            raise ApplicationError(f"override refused: {refusal}", type="OverrideRefused")
         return self.p.state
 
     @override_update.validator
     def _validate_override(self, inp: OverrideInput) -> None:
-        if (refusal := decisions.override_refusal(self.p, inp)) is not None:
+        if self.p.signing_known():
+            refusal = (
+                "this promotion predates overrides"
+                if not self.p.controlled
+                else decisions.ended_refusal(self.p)
+            )
+        else:
+            refusal = decisions.override_refusal(self.p, inp)
+        if refusal is not None:
             raise ApplicationError(f"override refused: {refusal}", type="OverrideRefused")
 
     @workflow.signal(name="override")
-    def override_signal(self, inp: OverrideInput) -> None:
-        decisions.apply_override(self.p, inp)
+    async def override_signal(self, inp: OverrideInput) -> None:
+        await self._override(inp)
 
     @workflow.query(name="state")
     def query_state(self) -> PromotionState:
