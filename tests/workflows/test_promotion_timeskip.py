@@ -16,7 +16,7 @@ from rollway.models import (
 )
 from tests.histories.record import save_history
 from tests.support.fake_world import FakeWorld
-from tests.support.promotions import pipeline, query_state, running, wait_stage
+from tests.support.promotions import pipeline, query_state, running, wait_stage, wait_until
 
 
 async def test_happy_path_runs_every_stage_in_order(ts_client: Client) -> None:
@@ -125,7 +125,10 @@ async def test_a_single_failure_below_the_limit_does_not_roll_back(ts_client: Cl
 async def test_abort_signal_mid_canary_rolls_back(ts_client: Client) -> None:
     world = FakeWorld()
     async with running(ts_client, world, pipeline(approval=None)) as h:
-        await wait_stage(h, "canary")
+        # Once the canary has traffic (soaking), not while its deploy is in flight: the
+        # time-skipping test server answers the cancel of a running activity with
+        # ACTIVITY_UNKNOWN and the workflow task never completes (the real server does).
+        await wait_until(h, lambda s: s.canary is not None and s.canary.weight > 0)
         await h.signal("abort", ActionInput(by="carol", reason="pager went off"))
         result = await h.result()
         save_history(await h.fetch_history(), "timeskip-manual-rollback")
