@@ -33,11 +33,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 
 from rollway import TASK_QUEUE, stack
+from rollway.connection import STACK_KEYRING, Overrides, load_settings
 from rollway.home import free_port, read_json
 from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult
 from rollway.platform.base import DeployRequest, Target
 from rollway.platform.local import LocalPlatform
 from rollway.platform.local.haproxy import HAProxy
+from rollway.security.codec import Keyring
 from rollway.spec import PipelineSpec, RunSpec
 from rollway.spec_loader import load_pipeline
 from tests.support.binaries import ROOT, require_binary
@@ -110,7 +112,9 @@ def heal_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def client(heal_stack: Stack) -> Client:
-    return await connect(heal_stack.address)
+    """A client as the CLI makes one for this stack: with the keyring `up` generated."""
+    env = os.environ | {"ROLLWAY_HOME": str(heal_stack.home)}
+    return await connect(settings=load_settings(Overrides(address=heal_stack.address), env=env))
 
 
 async def _pollers(client: Client) -> set[str]:
@@ -339,6 +343,25 @@ def test_a_ready_file_from_another_worker_is_not_taken_for_this_one(heal_stack: 
         assert why is not None and "not polling" in why
     finally:
         (heal_stack.home / stack.WORKER_READY).write_text(json.dumps(ready))
+
+
+def test_the_stack_worker_encrypts_and_up_restarts_it_after_a_key_rotation(
+    heal_stack: Stack,
+) -> None:
+    keys = heal_stack.home / STACK_KEYRING
+    assert _mode(keys) == 0o600
+    keyring = Keyring.load(keys)
+    assert _ready(heal_stack)["codec_keys"] == [keyring.current]
+    log = Path(heal_stack.entry("worker")["process"]["log"]).read_text()
+    assert f"payloads encrypted with key {keyring.current}" in log
+    assert "plaintext" not in log
+    old = heal_stack.pid("worker")
+    keyring.rotated("local-rotated").save(keys)
+    parts = _parts(stack.up(heal_stack.home))
+    assert parts["worker"].status == "restarted", parts["worker"]
+    assert "does not hold the current payload key local-rotated" in parts["worker"].detail
+    assert heal_stack.pid("worker") != old
+    assert _ready(heal_stack)["codec_keys"] == sorted([keyring.current, "local-rotated"])
 
 
 # -- HAProxy supervision -------------------------------------------------------------

@@ -171,9 +171,7 @@ async def encrypted_worker(
     address = dev_env.client.service_client.config.target_host
     env = {"TEMPORAL_CONFIG_FILE": "/nonexistent/temporal.toml", KEYS_ENV: str(keyring_file)}
     caplog.set_level("INFO")
-    client = await workers.main.connect(
-        settings=load_settings(Overrides(address=address), env=env)
-    )
+    client = await workers.main.connect(settings=load_settings(Overrides(address=address), env=env))
     assert "payloads encrypted with key 2026-12, decrypted with 2026-11, 2026-12" in caplog.text
     world = FakeWorld()
     with pytest.MonkeyPatch.context() as mp, ThreadPoolExecutor(max_workers=64) as executor:
