@@ -12,7 +12,7 @@ import asyncio
 import json
 import stat
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,9 +22,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
 
 import workers.main
 from rollway import TASK_QUEUE, stack
+from rollway.cli.main import app
 from rollway.connection import (
     KEYS_ENV,
     STACK_KEYRING,
@@ -38,7 +40,7 @@ from rollway.connection import (
 from rollway.home import write_json
 from rollway.security import codec
 from rollway.security.codec import ENCODING, AesGcmCodec, CodecError, Keyring, PlaintextCodec
-from tests.support.cli import PIPELINE, Cli, end_running, flat
+from tests.support.cli import PIPELINE, end_running, flat
 from tests.support.fake_world import FakeWorld
 
 # --- which keyring a client uses --------------------------------------------------------
@@ -130,6 +132,18 @@ async def test_a_client_without_keys_refuses_encrypted_payloads_with_the_fix() -
 # --- end to end on the dev server ------------------------------------------------------
 
 
+class Rollway:
+    """`rollway ...` in a thread; `env` overlays the test's environment (None unsets)."""
+
+    def __init__(self, env: Mapping[str, str | None]) -> None:
+        self.env = env
+
+    async def __call__(self, *args: str) -> Result:
+        r = await asyncio.to_thread(CliRunner().invoke, app, list(args), env=self.env)
+        assert "Traceback" not in r.output, r.output
+        return r
+
+
 def raw_payloads(history_json: dict[str, object]) -> list[Payload]:
     """Every payload of a history but search attributes and patch markers.
 
@@ -198,15 +212,15 @@ async def test_the_server_stores_no_plaintext_and_the_cli_with_keys_reads_it(
     assert command in pipeline.read_text()
     commit = uuid.uuid4().hex[:12]
     wid = f"promote-demo-{commit}"
-    base = {
+    base: dict[str, str | None] = {
         "ROLLWAY_TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "TEMPORAL_CONFIG_FILE": "/nonexistent/temporal.toml",
         "TEMPORAL_ADDRESS": None,
         "ROLLWAY_HOME": str(tmp_path / "cli-home"),
         "COLUMNS": "200",
     }
-    with_keys = Cli(base | {KEYS_ENV: str(keyring_file)})
-    without_keys = Cli(base | {KEYS_ENV: None})
+    with_keys = Rollway(base | {KEYS_ENV: str(keyring_file)})
+    without_keys = Rollway(base | {KEYS_ENV: None})
     try:
         started = await with_keys(
             *("promote", "--service", "demo", "--version", version, "--commit", commit),
