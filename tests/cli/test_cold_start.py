@@ -1,7 +1,7 @@
 """`rollway --help`, `validate` and `status` import no cloud client and no numpy/scipy.
 
 Each runs in a fresh interpreter; what it imported is read from `sys.modules` after
-the command returns. (How fast they start is measured by `bench/cli_startup.py`.)
+the command returns. (How fast they start is measured by `bench/cli_start.py`.)
 """
 
 from __future__ import annotations

@@ -129,6 +129,35 @@ async def test_a_client_without_keys_refuses_encrypted_payloads_with_the_fix() -
     assert await PlaintextCodec().encode(plain) == plain
 
 
+async def test_rotate_codec_key_keeps_old_payloads_readable(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    Keyring.generate("k1").save(path)
+    sealed = await AesGcmCodec(Keyring.load(path)).encode([Payload(data=b"old")])
+    runner = CliRunner()
+
+    def rotate(*args: str) -> Result:
+        return runner.invoke(app, ["rotate-codec-key", "--keys", str(path), *args])
+
+    r = rotate("--id", "k2")
+    assert r.exit_code == 0, r.output
+    assert "current key k2; decrypts with k1, k2" in flat(r)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    codec = AesGcmCodec(Keyring.load(path))
+    assert await codec.decode(sealed) == [Payload(data=b"old")]
+    assert (await codec.encode([Payload(data=b"new")]))[0].metadata["encryption-key-id"] == b"k2"
+    # staged: every holder gets the key first, then it becomes current
+    assert rotate("--id", "k3", "--add-only").exit_code == 0
+    staged = Keyring.load(path)
+    assert staged.current == "k2" and set(staged.keys) == {"k1", "k2", "k3"}
+    assert rotate("--id", "k3").exit_code == 0
+    assert Keyring.load(path).current == "k3"
+    assert Keyring.load(path).keys == staged.keys
+    bad = rotate("--id", "no spaces")
+    assert bad.exit_code == 2 and "key id 'no spaces'" in flat(bad)
+    path.write_text("{}")
+    assert "not a keyring" in flat(rotate())
+
+
 # --- end to end on the dev server ------------------------------------------------------
 
 
