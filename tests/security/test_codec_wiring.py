@@ -56,6 +56,7 @@ def stack_home(tmp_path: Path, port: int = 7399) -> Path:
 
 
 def test_explicit_keyring_wins_then_the_stack_keyring_for_its_own_server(tmp_path: Path) -> None:
+    assert KEYS_ENV == codec.KEYS_ENV  # one variable, named in two light/heavy modules
     home = stack_home(tmp_path)
     env = {"ROLLWAY_HOME": str(home)}
     assert codec_keys("127.0.0.1:7399", env) == (home / STACK_KEYRING, "`rollway up`")
