@@ -345,6 +345,57 @@ def test_a_ready_file_from_another_worker_is_not_taken_for_this_one(heal_stack: 
         (heal_stack.home / stack.WORKER_READY).write_text(json.dumps(ready))
 
 
+def _rollway(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rollway ARGS` as a user of this stack runs it: no address, no keyring given."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TEMPORAL_ADDRESS", "ROLLWAY_TEMPORAL_ADDRESS", "ROLLWAY_CODEC_KEYS")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rollway.cli.main", *args],
+        env=env | {"ROLLWAY_HOME": str(home), "COLUMNS": "300"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+async def test_the_cli_and_the_stack_worker_leave_no_plaintext_on_the_server(
+    heal_stack: Stack, tmp_path: Path
+) -> None:
+    """What `./dev demo` does, reduced: `rollway promote` on the stack, the stack's worker runs
+    it (a real build that fails), and the server's history holds no plaintext."""
+    marker = uuid.uuid4().hex[:10]
+    version, commit = f"v-{marker}", uuid.uuid4().hex[:12]
+    pipeline = tmp_path / "codec.yaml"
+    pipeline.write_text(
+        "service: codec\n"
+        'run: {command: ["true"]}\n'
+        "environments: {staging: {platform: {kind: local}}, production: {platform: {kind: local}}}\n"
+        f'build: {{command: ["sh", "-c", "echo linker error in module-{marker}; exit 3"]}}\n'
+        "canary: {steps: [{weight: 50, soak: 1s}], analysis: {interval: 1s, metrics: "
+        "[{name: success-rate, template: haproxy-success-rate, min: 0.99}]}}\n"
+    )
+    r = _rollway(
+        heal_stack.home,
+        *("promote", "--service", "codec", "--version", version, "--commit", commit),
+        *("--pipeline", str(pipeline), "--by", "pytest", "--wait"),
+    )
+    assert r.returncode == 6, r.stdout + r.stderr  # failed: the build
+    shown = _rollway(heal_stack.home, "status", f"promote-codec-{commit}")
+    assert shown.returncode == 0, shown.stderr
+    assert version in shown.stdout and f"module-{marker}" in shown.stdout
+    assert "plaintext" not in shown.stderr
+
+    plain = await Client.connect(heal_stack.address)  # no codec: what the server holds
+    history = await plain.get_workflow_handle(f"promote-codec-{commit}").fetch_history()
+    raw = b"".join(e.SerializeToString() for e in history.events)
+    for secret in (marker, "linker error", "haproxy-success-rate", '"stage"'):
+        assert secret.encode() not in raw, f"{secret!r} is plaintext in the history"
+
+
 def test_the_stack_worker_encrypts_and_up_restarts_it_after_a_key_rotation(
     heal_stack: Stack,
 ) -> None:
