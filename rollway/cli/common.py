@@ -8,7 +8,6 @@ inside it.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import sys
 from collections.abc import Coroutine, Iterator
@@ -100,6 +99,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def default_user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

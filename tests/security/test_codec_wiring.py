@@ -200,6 +200,20 @@ def raw_payloads(history_json: dict[str, object]) -> list[Payload]:
     return found
 
 
+async def test_a_worker_without_a_keyring_warns_that_payloads_are_plaintext(
+    dev_env: WorkflowEnvironment, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    address = dev_env.client.service_client.config.target_host
+    env = {"TEMPORAL_CONFIG_FILE": "/nonexistent/temporal.toml", "ROLLWAY_HOME": str(tmp_path)}
+    caplog.set_level("INFO")
+    client = await workers.main.connect(settings=load_settings(Overrides(address=address), env=env))
+    assert codec.keyring_of(client.data_converter) is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        "payloads are plaintext on the Temporal server" in w and KEYS_ENV in w for w in warnings
+    ), warnings
+
+
 @pytest.fixture
 def keyring_file(tmp_path: Path) -> Path:
     path = tmp_path / "keys.json"
