@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,10 +40,15 @@ CASES: list[tuple[str, list[str]]] = [
 ]
 
 
-def once(argv: list[str], env: dict[str, str]) -> float:
+def once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def main() -> None:
@@ -54,16 +60,26 @@ def main() -> None:
         env.pop(name, None)
     for _, argv in CASES:
         once(argv, env)  # warm the bytecode cache
-    times: list[list[float]] = [[] for _ in CASES]
+    walls: list[list[float]] = [[] for _ in CASES]
+    cpus: list[list[float]] = [[] for _ in CASES]
     for _ in range(args.runs):  # rounds interleave the cases: a busy moment hits them all
         for i, (_, argv) in enumerate(CASES):
-            times[i].append(once(argv, env))
-    medians = [statistics.median(t) for t in times]
-    base = medians[0]
-    print(f"{'command':<44} {'median':>9} {'vs baseline':>12}")
-    for (name, _), m in zip(CASES, medians, strict=True):
-        print(f"{name:<44} {m * 1000:>7.0f}ms {m / base:>11.2f}x")
-    print(f"({args.runs} runs each, {os.cpu_count()} CPUs, python {sys.version.split()[0]})")
+            wall, cpu = once(argv, env)
+            walls[i].append(wall)
+            cpus[i].append(cpu)
+    wall_m = [statistics.median(t) for t in walls]
+    cpu_m = [statistics.median(t) for t in cpus]
+    print(f"{'command':<44} {'wall':>8} {'ratio':>6} {'cpu':>8} {'ratio':>6}")
+    for (name, _), w, c in zip(CASES, wall_m, cpu_m, strict=True):
+        print(
+            f"{name:<44} {w * 1000:>6.0f}ms {w / wall_m[0]:>5.2f}x "
+            f"{c * 1000:>6.0f}ms {c / cpu_m[0]:>5.2f}x"
+        )
+    print(
+        f"(medians of {args.runs} runs each; ratio: against the baseline in this run; "
+        f"cpu: user + system, steadier than wall time on a busy machine; "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, python {sys.version.split()[0]})"
+    )
 
 
 if __name__ == "__main__":
