@@ -96,7 +96,7 @@ def _stack_address() -> str | None:
     return temporal_address(home())
 
 
-def _rollway_home(environ: Mapping[str, str]) -> Path:
+def rollway_home(environ: Mapping[str, str]) -> Path:
     """`$ROLLWAY_HOME` without creating it (a client only reads what `up` wrote there)."""
     return Path(environ.get("ROLLWAY_HOME") or Path.home() / ".rollway").expanduser()
 
@@ -105,7 +105,7 @@ def stack_keyring(address: str, environ: Mapping[str, str]) -> Path | None:
     """The keyring `rollway up` generated, when `address` is that stack's Temporal server."""
     from rollway.home import read_json
 
-    home = _rollway_home(environ)
+    home = rollway_home(environ)
     keys = home / STACK_KEYRING
     state = read_json(home / "stack.json", {})
     temporal = state.get("temporal") if isinstance(state, dict) else None

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from rollway.cli.common import UserError, err, user_errors
-from rollway.connection import KEYS_ENV
+from rollway.connection import KEYS_ENV, STACK_KEYRING, rollway_home
 
 TOKEN_ENV = "ROLLWAY_CODEC_TOKEN"
 
@@ -28,8 +28,28 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def keyring_file(keys: Path | None) -> Path:
+    """`--keys`, else `$ROLLWAY_CODEC_KEYS`, else the keyring `rollway up` made."""
+    from rollway.security.codec import CodecError
+
+    if keys is not None:
+        return keys
+    if explicit := os.environ.get(KEYS_ENV):
+        return Path(explicit).expanduser()
+    stack = rollway_home(os.environ) / STACK_KEYRING
+    if stack.is_file():
+        return stack
+    raise CodecError(
+        f"{KEYS_ENV} is not set and `rollway up` made no keyring ({stack}): pass --keys or "
+        f"point {KEYS_ENV} to the codec keyring file"
+    )
+
+
 def codec_server(
-    keys: Annotated[Path | None, typer.Option(help=f"Keyring file (default: ${KEYS_ENV}).")] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(help=f"Keyring file (default: ${KEYS_ENV}, else the one `rollway up` made)."),
+    ] = None,
     host: Annotated[str, typer.Option(help="Listen address (loopback unless a token is set).")] = (
         "127.0.0.1"
     ),
@@ -53,7 +73,7 @@ def codec_server(
 
     with user_errors():
         try:
-            keyring = Keyring.load(keys) if keys is not None else Keyring.from_env()
+            keyring = Keyring.load(keyring_file(keys))
         except CodecError as e:
             raise UserError(str(e), 2) from None
         token = os.environ.get(TOKEN_ENV) or None
@@ -76,9 +96,7 @@ def codec_server(
 def rotate_codec_key(
     keys: Annotated[
         Path | None,
-        typer.Option(
-            help=f"Keyring file (default: ${KEYS_ENV}, else $ROLLWAY_HOME/codec-keys.json)."
-        ),
+        typer.Option(help=f"Keyring file (default: ${KEYS_ENV}, else the one `rollway up` made)."),
     ] = None,
     key_id: Annotated[
         str | None,
@@ -99,12 +117,11 @@ def rotate_codec_key(
     """
     import time
 
-    from rollway.connection import STACK_KEYRING
     from rollway.security.codec import CodecError, Keyring
 
     with user_errors():
-        path = keys or Path(os.environ.get(KEYS_ENV) or _home() / STACK_KEYRING).expanduser()
         try:
+            path = keyring_file(keys)
             keyring = Keyring.load(path)
             new_id = key_id or time.strftime("k-%Y%m%d-%H%M%S", time.gmtime())
             if new_id in keyring.keys:
@@ -122,9 +139,3 @@ def rotate_codec_key(
     err().print(
         f"{path}: current key {keyring.current}; decrypts with {', '.join(sorted(keyring.keys))}"
     )
-
-
-def _home() -> Path:
-    from rollway.home import home
-
-    return home()

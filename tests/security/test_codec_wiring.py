@@ -26,6 +26,7 @@ from typer.testing import CliRunner, Result
 
 import workers.main
 from rollway import TASK_QUEUE, stack
+from rollway.cli import codec_server
 from rollway.cli.main import app
 from rollway.connection import (
     KEYS_ENV,
@@ -157,6 +158,26 @@ async def test_rotate_codec_key_keeps_old_payloads_readable(tmp_path: Path) -> N
     assert bad.exit_code == 2 and "key id 'no spaces'" in flat(bad)
     path.write_text("{}")
     assert "not a keyring" in flat(rotate())
+
+
+def test_codec_commands_default_to_the_stack_keyring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEYS_ENV, raising=False)
+    monkeypatch.setenv("ROLLWAY_HOME", str(tmp_path / "nowhere"))
+    with pytest.raises(CodecError, match=f"{KEYS_ENV} is not set and `rollway up` made no"):
+        codec_server.keyring_file(None)
+    home = stack_home(tmp_path)
+    monkeypatch.setenv("ROLLWAY_HOME", str(home))
+    assert codec_server.keyring_file(None) == home / STACK_KEYRING
+    before = Keyring.load(home / STACK_KEYRING)
+    r = CliRunner().invoke(app, ["rotate-codec-key", "--id", "local-2"])
+    assert r.exit_code == 0, r.output
+    assert Keyring.load(home / STACK_KEYRING).current == "local-2"
+    assert before.current in Keyring.load(home / STACK_KEYRING).keys
+    monkeypatch.setenv(KEYS_ENV, str(tmp_path / "team.json"))
+    assert codec_server.keyring_file(None) == tmp_path / "team.json"
+    assert codec_server.keyring_file(tmp_path / "flag.json") == tmp_path / "flag.json"
 
 
 # --- end to end on the dev server ------------------------------------------------------
