@@ -396,25 +396,6 @@ async def test_the_cli_and_the_stack_worker_leave_no_plaintext_on_the_server(
         assert secret.encode() not in raw, f"{secret!r} is plaintext in the history"
 
 
-def test_the_stack_worker_encrypts_and_up_restarts_it_after_a_key_rotation(
-    heal_stack: Stack,
-) -> None:
-    keys = heal_stack.home / STACK_KEYRING
-    assert _mode(keys) == 0o600
-    keyring = Keyring.load(keys)
-    assert _ready(heal_stack)["codec_keys"] == [keyring.current]
-    log = Path(heal_stack.entry("worker")["process"]["log"]).read_text()
-    assert f"payloads encrypted with key {keyring.current}" in log
-    assert "plaintext" not in log
-    old = heal_stack.pid("worker")
-    keyring.rotated("local-rotated").save(keys)
-    parts = _parts(stack.up(heal_stack.home))
-    assert parts["worker"].status == "restarted", parts["worker"]
-    assert "does not hold the current payload key local-rotated" in parts["worker"].detail
-    assert heal_stack.pid("worker") != old
-    assert _ready(heal_stack)["codec_keys"] == sorted([keyring.current, "local-rotated"])
-
-
 # -- HAProxy supervision -------------------------------------------------------------
 
 
@@ -624,3 +605,23 @@ def test_down_then_up_listens_where_the_stack_did(heal_stack: Stack) -> None:
         assert heal_stack.entry("temporal")[key] == temporal[key], key
     assert heal_stack.entry("prometheus")["port"] == prometheus["port"]
     assert _ready(heal_stack)["pid"] == heal_stack.pid("worker")
+
+
+def test_the_stack_worker_encrypts_and_up_restarts_it_after_a_key_rotation(
+    heal_stack: Stack,
+) -> None:
+    """Last in this module: after it the `client` fixture no longer holds the current key."""
+    keys = heal_stack.home / STACK_KEYRING
+    assert _mode(keys) == 0o600
+    keyring = Keyring.load(keys)
+    assert _ready(heal_stack)["codec_keys"] == [keyring.current]
+    log = Path(heal_stack.entry("worker")["process"]["log"]).read_text()
+    assert f"payloads encrypted with key {keyring.current}" in log
+    assert "plaintext" not in log
+    old = heal_stack.pid("worker")
+    keyring.rotated("local-rotated").save(keys)
+    parts = _parts(stack.up(heal_stack.home))
+    assert parts["worker"].status == "restarted", parts["worker"]
+    assert "does not hold the current payload key local-rotated" in parts["worker"].detail
+    assert heal_stack.pid("worker") != old
+    assert _ready(heal_stack)["codec_keys"] == sorted([keyring.current, "local-rotated"])
