@@ -20,8 +20,10 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 from typer.testing import CliRunner, Result
 
 import workers.main
@@ -41,8 +43,10 @@ from rollway.connection import (
 from rollway.home import write_json
 from rollway.security import codec
 from rollway.security.codec import ENCODING, AesGcmCodec, CodecError, Keyring, PlaintextCodec
+from tests.histories.record import plaintext
 from tests.support.cli import PIPELINE, end_running, flat
 from tests.support.fake_world import FakeWorld
+from workers.registry import WORKFLOWS
 
 # --- which keyring a client uses --------------------------------------------------------
 
@@ -318,6 +322,16 @@ async def test_the_server_stores_no_plaintext_and_the_cli_with_keys_reads_it(
         plain = [p for p in payloads if p.metadata["encoding"] != ENCODING]
         assert not plain, f"plaintext payloads: {plain}"
         assert {p.metadata["encryption-key-id"] for p in payloads} == {b"2026-12"}
+
+        # Recorded for the replay tests, the history is saved decrypted and replays keyless.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv(KEYS_ENV, str(keyring_file))
+            opened = plaintext(history)
+        opened_json = json.loads(opened.to_json())
+        assert reason.encode() in b"".join(e.SerializeToString() for e in opened.events)
+        assert ENCODING not in {p.metadata["encoding"] for p in raw_payloads(opened_json)}
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+        await replayer.replay_workflow(opened)
 
         # Without the keyring: a warning that payloads are plaintext, and the fix.
         refused = await without_keys("status", wid)
