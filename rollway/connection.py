@@ -14,6 +14,11 @@ One place decides the address, namespace, TLS/mTLS and API key, in this order:
    `TEMPORAL_ADDRESS` nor an explicitly chosen profile gives an address;
 4. the dev server `rollway up` recorded in `$ROLLWAY_HOME/stack.json`.
 
+Payloads are encrypted (`rollway.security.codec`) when a keyring is configured:
+`$ROLLWAY_CODEC_KEYS` names its file; without it, a client of the local stack's
+server uses the keyring `rollway up` generated (`$ROLLWAY_HOME/codec-keys.json`).
+Without any, payloads are plaintext on the server and `plaintext_warning` says so.
+
 Every client is created on a Temporal runtime that this module owns and shuts down
 before the interpreter finalizes (see `close_runtime`): the SDK's default runtime
 lives in a module global, so its Rust threads were torn down during interpreter
@@ -29,6 +34,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rollway import NAMESPACE
@@ -38,6 +44,12 @@ if TYPE_CHECKING:
     from temporalio.converter import DataConverter
     from temporalio.runtime import Runtime
     from temporalio.service import TLSConfig
+
+
+KEYS_ENV = "ROLLWAY_CODEC_KEYS"
+"""Names the payload keyring file (the same name as `rollway.security.codec.KEYS_ENV`)."""
+STACK_KEYRING = "codec-keys.json"
+"""The keyring `rollway up` generates in `$ROLLWAY_HOME` for its worker and the CLI."""
 
 
 class TemporalConnectionError(Exception):
@@ -63,10 +75,17 @@ class Settings:
     tls: bool | TLSConfig = False
     rpc_metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
     source: str = ""
+    codec_keys: Path | None = None
+    """The payload keyring file; None: payloads travel and rest in plaintext."""
+    codec_keys_source: str = ""
 
     @property
     def uses_tls(self) -> bool:
         return self.tls is not False
+
+    @property
+    def encrypted(self) -> bool:
+        return self.codec_keys is not None
 
 
 def _stack_address() -> str | None:
@@ -75,6 +94,33 @@ def _stack_address() -> str | None:
     from rollway.stack import temporal_address
 
     return temporal_address(home())
+
+
+def rollway_home(environ: Mapping[str, str]) -> Path:
+    """`$ROLLWAY_HOME` without creating it (a client only reads what `up` wrote there)."""
+    return Path(environ.get("ROLLWAY_HOME") or Path.home() / ".rollway").expanduser()
+
+
+def stack_keyring(address: str, environ: Mapping[str, str]) -> Path | None:
+    """The keyring `rollway up` generated, when `address` is that stack's Temporal server."""
+    from rollway.home import read_json
+
+    home = rollway_home(environ)
+    keys = home / STACK_KEYRING
+    state = read_json(home / "stack.json", {})
+    temporal = state.get("temporal") if isinstance(state, dict) else None
+    if not isinstance(temporal, dict) or not keys.is_file():
+        return None
+    return keys if address == f"127.0.0.1:{temporal.get('port')}" else None
+
+
+def codec_keys(address: str, environ: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The payload keyring for a client of `address`, and where that choice came from."""
+    if explicit := environ.get(KEYS_ENV):
+        return Path(explicit).expanduser(), KEYS_ENV
+    if stack := stack_keyring(address, environ):
+        return stack, "`rollway up`"
+    return None, ""
 
 
 def load_settings(
@@ -122,6 +168,7 @@ def load_settings(
             "no Temporal server is configured: run `rollway up` for a local one, or set "
             "TEMPORAL_ADDRESS=host:port (or a profile in Temporal's config file, or --address)"
         )
+    keys, keys_source = codec_keys(address, environ)
     return Settings(
         address=address,
         namespace=o.namespace or kwargs.get("namespace") or NAMESPACE,
@@ -129,25 +176,58 @@ def load_settings(
         tls=kwargs.get("tls", False),
         rpc_metadata=dict(kwargs.get("rpc_metadata", {})),
         source=source,
+        codec_keys=keys,
+        codec_keys_source=keys_source,
     )
 
 
 def default_data_converter() -> DataConverter:
-    """Rollway's payloads are pydantic models."""
+    """Rollway's payloads are pydantic models (plaintext; encrypted payloads refused clearly)."""
+    import dataclasses
+
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    return pydantic_data_converter
+    from rollway.security.codec import PlaintextCodec
+
+    return dataclasses.replace(pydantic_data_converter, payload_codec=PlaintextCodec())
+
+
+def data_converter_for(settings: Settings) -> DataConverter:
+    """The encrypting converter when `settings` name a keyring, else the plaintext one."""
+    if settings.codec_keys is None:
+        return default_data_converter()
+    from rollway.security.codec import CodecError, Keyring, encrypted_data_converter
+
+    try:
+        keyring = Keyring.load(settings.codec_keys)
+    except CodecError as e:
+        raise TemporalConnectionError(
+            f"{e} (the payload keyring, from {settings.codec_keys_source}; fix the file or "
+            f"unset {KEYS_ENV})"
+        ) from None
+    return encrypted_data_converter(keyring)
+
+
+def plaintext_warning(settings: Settings) -> str | None:
+    """What to tell the user when payloads are not encrypted (None when they are)."""
+    if settings.encrypted:
+        return None
+    return (
+        "payloads are plaintext on the Temporal server (specs, versions, state, reasons): "
+        f"set {KEYS_ENV} to a keyring file to encrypt them (docs/security.md, "
+        "'Encrypted payloads')"
+    )
 
 
 def connect_kwargs(
     settings: Settings, *, data_converter: DataConverter | None = None
 ) -> dict[str, Any]:
-    """Keyword arguments for `Client.connect`; pass `data_converter` to add a payload codec."""
+    """Keyword arguments for `Client.connect` (the converter follows `settings.codec_keys`)."""
     kw: dict[str, Any] = {
         "target_host": settings.address,
         "namespace": settings.namespace,
         "tls": settings.tls,
-        "data_converter": data_converter or default_data_converter(),
+        "data_converter": data_converter or data_converter_for(settings),
         "runtime": runtime(),
     }
     if settings.api_key:

@@ -18,6 +18,12 @@ HAProxy (`rollway.platform.local.supervisor`).
 
 The stack is single-user: `$ROLLWAY_HOME` is 0700, what its processes create
 is 0600 (umask 077), and every listener binds 127.0.0.1.
+
+Its payloads are encrypted: `up` generates a keyring (`codec-keys.json`, 0600)
+unless `$ROLLWAY_CODEC_KEYS` names one, and gives it to the worker; the CLI uses
+the same keyring for this server (`rollway.connection.codec_keys`). The worker's
+ready file lists the key ids it holds: after a rotation `up` restarts a worker
+that does not hold the current key.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pathlib import Path
 import httpx
 
 from rollway import NAMESPACE, SEARCH_ATTRIBUTES, TASK_QUEUE
+from rollway.connection import KEYS_ENV, STACK_KEYRING
 from rollway.home import (
     bindable,
     port_open,
@@ -233,8 +240,43 @@ def worker_ready(home: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) else None
 
 
-def _worker_ok(home: Path, entry: dict[str, object] | None, address: str) -> str | None:
-    """None when the recorded worker runs, polls and polls `address`; else why not."""
+def payload_keyring(home: Path) -> Path:
+    """The keyring the stack's worker and CLI encrypt payloads with; generated if missing.
+
+    `$ROLLWAY_CODEC_KEYS` when set (it must be a valid keyring), else
+    `$ROLLWAY_HOME/codec-keys.json`, created with one random key (mode 0600).
+    """
+    from rollway.security.codec import CodecError, Keyring
+
+    explicit = os.environ.get(KEYS_ENV)
+    path = Path(explicit).expanduser() if explicit else home / STACK_KEYRING
+    if not explicit and not path.exists():
+        Keyring.generate(time.strftime("local-%Y%m%d", time.gmtime())).save(path)
+    private_file(path)
+    try:
+        Keyring.load(path)
+    except CodecError as e:
+        raise StackError(f"{e} (the payload keyring; fix it, or unset {KEYS_ENV})") from None
+    return path
+
+
+def _current_key(keys: Path | None) -> str | None:
+    from rollway.security.codec import CodecError, Keyring
+
+    if keys is None:
+        return None
+    try:
+        return Keyring.load(keys).current
+    except CodecError:
+        return None
+
+
+def _worker_ok(
+    home: Path, entry: dict[str, object] | None, address: str, keys: Path | None = None
+) -> str | None:
+    """None when the recorded worker runs, polls `address` and holds the keyring's current key.
+
+    Else why not."""
     if not entry:
         return "no worker recorded"
     ref = ProcessRef.model_validate(entry["process"])
@@ -247,6 +289,10 @@ def _worker_ok(home: Path, entry: dict[str, object] | None, address: str) -> str
         return (
             f"worker pid {ref.pid} polls {ready.get('temporal')}, the stack's Temporal is {address}"
         )
+    current = _current_key(keys)
+    held = ready.get("codec_keys") or []
+    if current is not None and (not isinstance(held, list) or current not in held):
+        return f"worker pid {ref.pid} does not hold the current payload key {current}"
     if ready.get("identity") not in _pollers(address):
         return f"the Temporal server at {address} does not list worker pid {ref.pid} polling"
     return None
@@ -279,12 +325,13 @@ def _pollers(address: str) -> set[str]:
     return {str(p.get("identity")) for p in pollers if isinstance(p, dict)}
 
 
-def _start_worker(home: Path, address: str, timeout: float = 60.0) -> dict[str, object]:
+def _start_worker(home: Path, address: str, keys: Path, timeout: float = 60.0) -> dict[str, object]:
     from rollway.spec_catalog import local_catalog
 
     env = {k: v for k, v in os.environ.items() if k not in _STALE_ENV} | {
         "ROLLWAY_HOME": str(home),
         "ROLLWAY_STACK_WORKER": "1",
+        KEYS_ENV: str(keys),
         # A development worker: pipelines from this checkout's catalog, and inline specs
         # accepted too (`rollway promote --inline`; `rollway status` says so).
         "ROLLWAY_PIPELINE_CATALOG": str(local_catalog().resolve()),
@@ -298,7 +345,7 @@ def _start_worker(home: Path, address: str, timeout: float = 60.0) -> dict[str, 
     entry: dict[str, object] = {"process": ref.model_dump()}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _worker_ok(home, entry, address) is None:
+        if _worker_ok(home, entry, address, keys) is None:
             return entry
         if not processes.alive(ref):
             raise StackError(f"the worker exited; log tail:\n{processes.log_tail(log)}")
@@ -348,22 +395,23 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
         [{"targets": [f"127.0.0.1:{haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
     )
 
+    keys = payload_keyring(home)  # also for `up --no-worker` + `rollway worker`
     if worker:
         w = state.get("worker")
-        why = _worker_ok(home, w, address)
+        why = _worker_ok(home, w, address, keys)
         if why is not None and w and processes.alive(ProcessRef.model_validate(w["process"])):
             # A live worker follows stack.json by itself (it re-executes when
             # Temporal's address changes): give it the time to poll again.
             deadline = time.monotonic() + 45
             while why is not None and time.monotonic() < deadline:
                 time.sleep(0.2)
-                why = _worker_ok(home, w, address)
+                why = _worker_ok(home, w, address, keys)
         if why is None and w:
             parts.append(Part("worker", "running", f"pid {w['process']['pid']}, polling {address}"))  # type: ignore[index]
         else:
             if w:
                 processes.stop(ProcessRef.model_validate(w["process"]))
-            state["worker"] = _start_worker(home, address)
+            state["worker"] = _start_worker(home, address, keys)
             pid = state["worker"]["process"]["pid"]  # type: ignore[index]
             status = "started" if not w else "restarted"
             detail = f"pid {pid}, polling {address}" + (f" (was: {why})" if w else "")

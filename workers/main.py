@@ -11,6 +11,9 @@ started with `--allow-inline-pipelines` or `ROLLWAY_DEV_INLINE_PIPELINES=1` (dev
 It connects the way the `temporal` CLI does (`rollway.connection`): a profile of
 Temporal's config file and the `TEMPORAL_*` variables (address, namespace, TLS/mTLS,
 API key), else `$ROLLWAY_TEMPORAL_ADDRESS`, else the dev server of `rollway up`.
+With a payload keyring (`$ROLLWAY_CODEC_KEYS`, or the one `rollway up` gives it) every
+payload it sends is AES-GCM encrypted, failure messages too; without one it logs a
+warning that payloads are plaintext on the server (docs/security.md).
 
 With ROLLWAY_WORKER_METRICS_PORT set, the worker serves its Prometheus metrics
 (every canary analysis, see `rollway.metrics.export`; DORA metrics, see
@@ -41,10 +44,17 @@ from temporalio.worker import Worker
 
 from activities.catalog import catalog_activity, load_pipeline
 from rollway import TASK_QUEUE
-from rollway.connection import Overrides, Settings, TemporalConnectionError, load_settings
+from rollway.connection import (
+    Overrides,
+    Settings,
+    TemporalConnectionError,
+    load_settings,
+    plaintext_warning,
+)
 from rollway.connection import connect as connect_to
 from rollway.home import home
 from rollway.platform.local.supervisor import HAProxySupervisor
+from rollway.security.codec import keyring_of
 from rollway.spec_catalog import CatalogConfig
 from workers import dora_export, stack_link
 from workers.health import Health, keep_beating, serve
@@ -57,11 +67,28 @@ elsewhere after their heartbeat timeout (60 s at most) anyway."""
 
 
 async def connect(address: str | None = None, settings: Settings | None = None) -> Client:
-    """A client with Rollway's data converter, from Temporal's environment configuration."""
+    """A client with Rollway's data converter, from Temporal's environment configuration.
+
+    The converter encrypts payloads when the settings name a keyring; the log says
+    which key encrypts, or warns that payloads are plaintext.
+    """
     try:
-        return await connect_to(settings or load_settings(Overrides(address=address)))
+        s = settings or load_settings(Overrides(address=address))
+        client = await connect_to(s)
     except TemporalConnectionError as e:
         raise SystemExit(f"worker: {e}") from None
+    keyring = keyring_of(client.data_converter)
+    if keyring is None:
+        logging.warning("%s", plaintext_warning(s))
+    else:
+        logging.info(
+            "payloads encrypted with key %s, decrypted with %s (keyring %s, from %s)",
+            keyring.current,
+            ", ".join(sorted(keyring.keys)),
+            s.codec_keys,
+            s.codec_keys_source,
+        )
+    return client
 
 
 def build_worker(

@@ -34,6 +34,7 @@ from temporalio.client import Client
 
 from rollway.home import write_json
 from rollway.platform.local.processes import _start_ticks
+from rollway.security.codec import keyring_of
 from rollway.stack import WORKER_READY, temporal_address
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ async def report_ready(
 ) -> bool:
     """Write the ready file once the server sees this worker poll; False on timeout."""
     since = datetime.now(UTC) - timedelta(seconds=2)  # clock granularity on the server
+    keyring = keyring_of(client.data_converter)
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
@@ -76,6 +78,8 @@ async def report_ready(
                         "task_queue": task_queue,
                         "identity": identity,
                         "polling_since": datetime.now(UTC).isoformat(),
+                        # the payload keys it decrypts: `up` restarts it after a rotation
+                        "codec_keys": sorted(keyring.keys) if keyring else [],
                     },
                 )
                 log.info("worker ready: the server lists %s polling %s", identity, task_queue)

@@ -8,7 +8,6 @@ inside it.
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import sys
 from collections.abc import Coroutine, Iterator
@@ -84,10 +83,15 @@ def user_errors() -> Iterator[None]:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; a `UserError` becomes a red message and an exit code."""
+    """Run a coroutine; a `UserError` (or a payload's codec error) becomes a red message."""
     with user_errors():
         try:
             return asyncio.run(coro)
+        except Exception as e:
+            codec = sys.modules.get("rollway.security.codec")  # loaded if it raised
+            if codec is not None and isinstance(e, codec.CodecError):
+                fail(str(e))
+            raise
         except KeyboardInterrupt:
             err().print(
                 "interrupted: a promotion already started goes on (`rollway status <service>`)"
@@ -96,6 +100,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def default_user() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -134,12 +140,20 @@ def workflow_link(workflow_id: str) -> str | None:
     return f"{base}/namespaces/{ns}/workflows/{workflow_id}" if base else None
 
 
-async def connect() -> Client:
-    """A client with Rollway's data converter, or a `UserError` saying how to fix it."""
-    from rollway.connection import connect as connect_to
+async def connect(*, warn_plaintext: bool = False) -> Client:
+    """A client with Rollway's data converter, or a `UserError` saying how to fix it.
 
+    The converter encrypts payloads when a keyring is configured (`rollway.connection`);
+    with `warn_plaintext`, a missing keyring is said on stderr (not an error).
+    """
+    from rollway.connection import connect as connect_to
+    from rollway.connection import plaintext_warning
+
+    s = settings()
+    if warn_plaintext and (warning := plaintext_warning(s)):
+        err().print(f"[yellow]warning:[/yellow] {escape(warning)}")
     try:
-        return await connect_to(settings())
+        return await connect_to(s)
     except TemporalConnectionError as e:
         raise UserError(str(e)) from None
 

@@ -116,6 +116,7 @@ app.command(rich_help_panel="Pipelines")(spec_cmds.schema)
 app.command(rich_help_panel="Demo")(demo.demo)
 app.command(rich_help_panel="Stack")(codec_server_cmd.codec_server)
 app.command(rich_help_panel="Stack")(serve_cmd.serve)
+app.command(rich_help_panel="Stack")(codec_server_cmd.rotate_codec_key)
 
 
 def main() -> None:

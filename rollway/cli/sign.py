@@ -1,33 +1,39 @@
-"""`rollway sign`: a signed decision as JSON, for `temporal workflow signal/update` or the UI."""
+"""`rollway sign`: a signed decision as JSON, for `temporal workflow signal/update` or the UI.
+
+The decision models and the SSH signing code are imported when the command runs,
+so `rollway --help` does not build them; the help's names are literals that
+tests/cli/test_cold_start.py checks against `rollway.security`.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from rollway.cli.common import UserError, default_user, user_errors
-from rollway.durations import format_duration, parse_duration
-from rollway.security.decisions import DEFAULT_MAX_TTL, SIMPLE_ACTIONS, SignedDecision
-from rollway.security.signing import (
-    DEFAULT_TTL,
-    KEY_ENV,
-    SigningError,
-    default_key,
-    find_key,
-    new_payload,
-    sign_decision,
+
+if TYPE_CHECKING:
+    from rollway.security.decisions import SignedDecision
+
+ACTIONS_HELP = (
+    "approve, reject, rollback, abort, pause, resume, incident-declare, incident-resolve, "
+    "freeze, unfreeze, or override:<kind>."
 )
+"""`rollway.security.decisions.SIMPLE_ACTIONS`, or override:<kind>."""
+KEY_ENV = "ROLLWAY_SIGNING_KEY"
+"""`rollway.security.signing.KEY_ENV`."""
+DEFAULT_TTL = "15m"
+"""`rollway.security.signing.DEFAULT_TTL`, formatted."""
 
 
 def sign(
     action: Annotated[
         str,
-        typer.Argument(help=f"{', '.join(SIMPLE_ACTIONS)}, or override:<kind>."),
+        typer.Argument(help=ACTIONS_HELP),
     ],
     workflow_id: Annotated[
         str, typer.Argument(help="The workflow the decision is for (promote-… or release-…).")
@@ -46,13 +52,19 @@ def sign(
     ] = None,
     ttl: Annotated[
         str, typer.Option(help="How long the signed decision stays usable.")
-    ] = format_duration(DEFAULT_TTL),
+    ] = DEFAULT_TTL,
 ) -> None:
     """Sign a decision with your SSH key and print it as JSON.
 
     Paste the JSON as the input of `temporal workflow signal|update --name <action>`
     or into the Temporal UI's signal form.
     """
+    from pydantic import ValidationError
+
+    from rollway.durations import format_duration, parse_duration
+    from rollway.security.decisions import DEFAULT_MAX_TTL
+    from rollway.security.signing import SigningError, default_key, new_payload, sign_decision
+
     with user_errors():
         try:
             lifetime = parse_duration(ttl)
@@ -120,6 +132,10 @@ def decision_signature(
         return None
     if key is None and not os.environ.get(KEY_ENV) and not refused_unsigned_in:
         return None
+    from pydantic import ValidationError
+
+    from rollway.security.signing import SigningError, find_key, new_payload, sign_decision
+
     with tempfile.TemporaryDirectory(prefix="rollway-sign-") as tmp:
         chosen = key or find_key(Path(tmp))
         if chosen is None:

@@ -44,6 +44,12 @@ def bring_up(scrape_interval: str = "1s", worker: bool = True) -> list[stack.Par
     console = out()
     console.print(parts_table(parts))
     console.print(f"Temporal UI: [bold]{stack.ui_url(h)}[/bold]   state: {h}")
+    with contextlib.suppress(stack.StackError):
+        keys = stack.payload_keyring(h)
+        console.print(
+            f"payloads encrypted on the server with {escape(str(keys))} "
+            "(read them in the UI through `rollway codec-server`)"
+        )
     if not worker:
         console.print("no worker started: run `rollway worker` in another terminal")
     return parts

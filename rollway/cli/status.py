@@ -389,7 +389,7 @@ def status(
     fmt = Format.JSON if as_json else output
 
     async def main() -> None:
-        client = await connect()
+        client = await connect(warn_plaintext=True)
         found = await find(client, ref)
         if watch_ and fmt == Format.TABLE:
             await watch(client, found.workflow_id)

@@ -176,6 +176,27 @@ class AesGcmCodec(PayloadCodec):
         return out
 
 
+class PlaintextCodec(PayloadCodec):
+    """No keyring: payloads pass unchanged, and an encrypted one is refused with the fix.
+
+    Without it, a client with no keyring would fail on an encrypted payload with the
+    pydantic converter's "unknown encoding binary/encrypted".
+    """
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        for p in payloads:
+            if p.metadata.get("encoding") == ENCODING:
+                key_id = p.metadata.get(KEY_ID_METADATA, b"").decode(errors="replace")
+                raise CodecError(
+                    f"this payload is encrypted (key {key_id!r}) and no keyring is "
+                    f"configured: set {KEYS_ENV} to the keyring file that holds that key"
+                )
+        return list(payloads)
+
+
 def encrypted_data_converter(
     keyring: Keyring, base: DataConverter = pydantic_data_converter
 ) -> DataConverter:
@@ -185,3 +206,9 @@ def encrypted_data_converter(
         payload_codec=AesGcmCodec(keyring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
+
+
+def keyring_of(converter: DataConverter) -> Keyring | None:
+    """The keyring a converter encrypts with (None when its payloads are plaintext)."""
+    codec = converter.payload_codec
+    return codec.keyring if isinstance(codec, AesGcmCodec) else None

@@ -33,11 +33,13 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 
 from rollway import TASK_QUEUE, stack
+from rollway.connection import STACK_KEYRING, Overrides, load_settings
 from rollway.home import free_port, read_json
 from rollway.models import ApprovalInput, Outcome, PromotionInput, PromotionResult
 from rollway.platform.base import DeployRequest, Target
 from rollway.platform.local import LocalPlatform
 from rollway.platform.local.haproxy import HAProxy
+from rollway.security.codec import Keyring
 from rollway.spec import PipelineSpec, RunSpec
 from rollway.spec_loader import load_pipeline
 from tests.support.binaries import ROOT, require_binary
@@ -110,7 +112,9 @@ def heal_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def client(heal_stack: Stack) -> Client:
-    return await connect(heal_stack.address)
+    """A client as the CLI makes one for this stack: with the keyring `up` generated."""
+    env = os.environ | {"ROLLWAY_HOME": str(heal_stack.home)}
+    return await connect(settings=load_settings(Overrides(address=heal_stack.address), env=env))
 
 
 async def _pollers(client: Client) -> set[str]:
@@ -341,6 +345,57 @@ def test_a_ready_file_from_another_worker_is_not_taken_for_this_one(heal_stack: 
         (heal_stack.home / stack.WORKER_READY).write_text(json.dumps(ready))
 
 
+def _rollway(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`rollway ARGS` as a user of this stack runs it: no address, no keyring given."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TEMPORAL_ADDRESS", "ROLLWAY_TEMPORAL_ADDRESS", "ROLLWAY_CODEC_KEYS")
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "rollway.cli.main", *args],
+        env=env | {"ROLLWAY_HOME": str(home), "COLUMNS": "300"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+async def test_the_cli_and_the_stack_worker_leave_no_plaintext_on_the_server(
+    heal_stack: Stack, tmp_path: Path
+) -> None:
+    """What `./dev demo` does, reduced: `rollway promote` on the stack, the stack's worker runs
+    it (a real build that fails), and the server's history holds no plaintext."""
+    marker = uuid.uuid4().hex[:10]
+    version, commit = f"v-{marker}", uuid.uuid4().hex[:12]
+    pipeline = tmp_path / "codec.yaml"
+    pipeline.write_text(
+        "service: codec\n"
+        'run: {command: ["true"]}\n'
+        "environments: {staging: {platform: {kind: local}}, production: {platform: {kind: local}}}\n"
+        f'build: {{command: ["sh", "-c", "echo linker error in module-{marker}; exit 3"]}}\n'
+        "canary: {steps: [{weight: 50, soak: 1s}], analysis: {interval: 1s, metrics: "
+        "[{name: success-rate, template: haproxy-success-rate, min: 0.99}]}}\n"
+    )
+    r = _rollway(
+        heal_stack.home,
+        *("promote", "--service", "codec", "--version", version, "--commit", commit),
+        *("--pipeline", str(pipeline), "--by", "pytest", "--wait"),
+    )
+    assert r.returncode == 6, r.stdout + r.stderr  # failed: the build
+    shown = _rollway(heal_stack.home, "status", f"promote-codec-{commit}")
+    assert shown.returncode == 0, shown.stderr
+    assert version in shown.stdout and f"module-{marker}" in shown.stdout
+    assert "plaintext" not in shown.stderr
+
+    plain = await Client.connect(heal_stack.address)  # no codec: what the server holds
+    history = await plain.get_workflow_handle(f"promote-codec-{commit}").fetch_history()
+    raw = b"".join(e.SerializeToString() for e in history.events)
+    for secret in (marker, "linker error", "haproxy-success-rate", '"stage"'):
+        assert secret.encode() not in raw, f"{secret!r} is plaintext in the history"
+
+
 # -- HAProxy supervision -------------------------------------------------------------
 
 
@@ -548,3 +603,23 @@ def test_down_then_up_listens_where_the_stack_did(heal_stack: Stack) -> None:
         assert heal_stack.entry("temporal")[key] == temporal[key], key
     assert heal_stack.entry("prometheus")["port"] == prometheus["port"]
     assert _ready(heal_stack)["pid"] == heal_stack.pid("worker")
+
+
+def test_the_stack_worker_encrypts_and_up_restarts_it_after_a_key_rotation(
+    heal_stack: Stack,
+) -> None:
+    """Last in this module: after it the `client` fixture no longer holds the current key."""
+    keys = heal_stack.home / STACK_KEYRING
+    assert _mode(keys) == 0o600
+    keyring = Keyring.load(keys)
+    assert _ready(heal_stack)["codec_keys"] == [keyring.current]
+    log = Path(heal_stack.entry("worker")["process"]["log"]).read_text()
+    assert f"payloads encrypted with key {keyring.current}" in log
+    assert "plaintext" not in log
+    old = heal_stack.pid("worker")
+    keyring.rotated("local-rotated").save(keys)
+    parts = _parts(stack.up(heal_stack.home))
+    assert parts["worker"].status == "restarted", parts["worker"]
+    assert "does not hold the current payload key local-rotated" in parts["worker"].detail
+    assert heal_stack.pid("worker") != old
+    assert _ready(heal_stack)["codec_keys"] == sorted([keyring.current, "local-rotated"])

@@ -134,6 +134,7 @@ def test_codec_server_cli_refuses_bad_setups(
 
     monkeypatch.delenv(KEYS_ENV, raising=False)
     monkeypatch.delenv("ROLLWAY_CODEC_TOKEN", raising=False)
+    monkeypatch.setenv("ROLLWAY_HOME", str(tmp_path / "home"))  # no stack keyring there
     runner = CliRunner()
     missing = runner.invoke(app, ["codec-server"])
     assert missing.exit_code == 2 and f"{KEYS_ENV} is not set" in " ".join(missing.output.split())
