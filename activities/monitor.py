@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
@@ -37,9 +39,40 @@ def run_health_checks(inp: ChecksInput) -> CheckResults:
     return CheckResults(results=results)
 
 
+MONITOR_KEY_ENV = "ROLLWAY_MONITOR_KEY"
+"""The monitor's SSH key (list its public key as `rollway-monitor` in the allowed signers)."""
+
+
+async def _signed(inp: DeclareMonitorIncident) -> DeclareMonitorIncident:
+    """The declaration signed with the worker's monitor key, when it has one.
+
+    Release control authorizes the monitor like a person: `rollway-monitor` must be in
+    the on-call group, and its declaration signed unless the environment accepts
+    unsigned ones (ROLLWAY_UNSIGNED_CONTROL).
+    """
+    key = os.environ.get(MONITOR_KEY_ENV)
+    if not key:
+        return inp
+    from rollway.security.signing import SigningError, new_payload, sign_decision
+
+    incident = inp.incident
+    payload = new_payload(
+        "incident-declare", inp.control_id, incident.by, comment=incident.signed_text()
+    )
+    try:
+        signed = await asyncio.to_thread(sign_decision, payload, Path(key))
+    except SigningError as e:
+        raise ApplicationError(
+            f"{MONITOR_KEY_ENV}={key}: cannot sign the monitor's declaration: {e}",
+            non_retryable=True,
+        ) from None
+    return inp.model_copy(update={"incident": incident.model_copy(update={"signed": signed})})
+
+
 @activity.defn(name="declare_monitor_incident")
 async def declare_monitor_incident(inp: DeclareMonitorIncident) -> str:
     """Declare the monitor's incident (idempotent: an active one with its id is kept)."""
+    inp = await _signed(inp)
     client = activity.client()
     await client.start_workflow(
         "ReleaseControlWorkflow",

@@ -11,8 +11,10 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio.client import (
     Client,
     ScheduleActionExecutionStartWorkflow,
@@ -31,6 +33,7 @@ from rollway.release_control import ReleaseControlState
 from tests.histories.record import save_history
 from tests.support.fake_world import FakeWorld
 from tests.support.promotions import pipeline, running, wait_until
+from tests.support.security.keys import make_key
 from tests.support.temporal_servers import bounded
 from workflows.monitor import HealthMonitorWorkflow
 
@@ -79,9 +82,17 @@ async def test_seed_001_cadence_every_5_minutes_in_business_hours_15_off(
 
 
 async def test_a_failing_check_declares_an_incident_that_halts_the_canary(
-    dev_client: Client,
+    dev_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world = FakeWorld()
+    # The monitor is authorized like a person: on call, and its declaration signed with
+    # the worker's monitor key (release control here refuses unsigned declarations).
+    key = make_key(tmp_path, "monitor", "ed25519")
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(key.allowed_line("rollway-monitor", 'namespaces="rollway-decision"') + "\n")
+    monkeypatch.setenv("ROLLWAY_MONITOR_KEY", str(key.private))
+    monkeypatch.setenv("ROLLWAY_ALLOWED_SIGNERS", str(signers))
+    world = FakeWorld(control_unsigned=False)
+    world.groups["on-call"] = ["rollway-monitor"]
     monitor_queue = f"monitor-{uuid.uuid4()}"
     async with running(dev_client, world, pipeline()) as promotion:
         await wait_until(promotion, lambda s: s.stage == Stage.APPROVAL)
@@ -129,4 +140,6 @@ async def test_a_failing_check_declares_an_incident_that_halts_the_canary(
     assert runs >= 2
     [incident] = snapshot.snapshot.incidents
     assert incident.id == "monitor-demo" and incident.declared_by == "rollway-monitor"
+    declared = [a for a in snapshot.audit if a.action.startswith("declare incident monitor-demo")]
+    assert declared and declared[0].accepted, declared  # unsigned would have been refused
     assert "api-dns: no-such-host.invalid does not resolve" in incident.summary
