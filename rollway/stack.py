@@ -325,6 +325,28 @@ def _pollers(address: str) -> set[str]:
     return {str(p.get("identity")) for p in pollers if isinstance(p, dict)}
 
 
+def _default_groups(home: Path) -> None:
+    """`$ROLLWAY_HOME/groups.yaml` for a single-user stack, unless one exists: the local
+    user owns the demo, is on call and is a release manager (edit it to try refusals)."""
+    path = home / "groups.yaml"
+    if path.exists():
+        return
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "demo-user"
+    path.write_text(
+        "# Written by `rollway up` for this single-user stack; edit freely.\n"
+        "groups:\n"
+        f"  demo-owners: [{user}]\n"
+        f"  on-call: [{user}]\n"
+        f"  release-manager: [{user}]\n"
+    )
+    path.chmod(0o600)
+
+
 def _start_worker(home: Path, address: str, keys: Path, timeout: float = 60.0) -> dict[str, object]:
     from rollway.spec_catalog import local_catalog
 
@@ -336,7 +358,11 @@ def _start_worker(home: Path, address: str, keys: Path, timeout: float = 60.0) -
         # accepted too (`rollway promote --inline`; `rollway status` says so).
         "ROLLWAY_PIPELINE_CATALOG": str(local_catalog().resolve()),
         "ROLLWAY_DEV_INLINE_PIPELINES": "1",
+        # A single-user stack: its release control takes unsigned incidents and freezes
+        # (a production worker leaves this unset: every environment refuses them).
+        "ROLLWAY_UNSIGNED_CONTROL": "*",
     }
+    _default_groups(home)
     (home / WORKER_READY).unlink(missing_ok=True)
     log = home / "logs" / "worker.log"
     ref = processes.spawn(
