@@ -47,6 +47,7 @@ class Stage(StrEnum):
     STAGING = "staging"
     APPROVAL = "approval"
     GATE = "gate"
+    MIGRATE = "migrate"
     CANARY = "canary"
     PROMOTING = "promoting"
     ROLLING_BACK = "rolling_back"

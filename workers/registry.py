@@ -9,6 +9,7 @@ from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
 from activities.groups import load_groups
+from activities.migrate import migrate
 from activities.platform import (
     argocd_sync,
     deploy,
@@ -35,6 +36,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     deploy,
     ensure_release_control,
     load_groups,
+    migrate,
     platform_status,
     promote,
     read_release_control,

@@ -92,7 +92,7 @@ def findings(sql: str) -> list[Finding]:
         statements = sqlglot.parse(sql, read=DIALECT)
     except (ParseError, TokenError) as e:
         return [Finding(f"SQL the guard cannot parse ({str(e).splitlines()[0]})", _short(sql))]
-    found = []
+    found: list[Finding] = []
     for statement in statements:
         if statement is None:
             continue

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.release_control import ensure_release_control, read_release_control
+from rollway.migrations.models import MigrateInput, MigrateResult, Refusal
 from rollway.models import (
     AnalysisInput,
     AnalysisResult,
@@ -59,6 +60,7 @@ class FakeWorld:
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (call, target, version)
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
     canary_artifact: dict[str, str] = field(default_factory=dict)
+    migration_refusals: list[Refusal] = field(default_factory=list)  # the guard's verdict
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -253,6 +255,14 @@ class FakeWorld:
                 message=f"success-rate {verdict}",
             )
 
+        @activity.defn(name="migrate")
+        async def migrate(inp: MigrateInput) -> MigrateResult:
+            world.calls.append(f"migrate:{inp.environment}")
+            world._maybe_fail("migrate")
+            if world.migration_refusals:
+                return MigrateResult(environment=inp.environment, refusals=world.migration_refusals)
+            return MigrateResult(environment=inp.environment, applied=["0001_init.sql"])
+
         return [
             build,
             scan_gate,
@@ -271,4 +281,5 @@ class FakeWorld:
             argocd_sync,
             resolve_image,
             archive_audit,
+            migrate,
         ]

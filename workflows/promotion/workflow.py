@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion.canary import canary
     from workflows.promotion.context import Promotion, Stop, cause
     from workflows.promotion.finish import record_traffic
+    from workflows.promotion.migrate import migrate
     from workflows.promotion.scan import scan_gate
     from workflows.promotion.staging import staging
 
@@ -57,6 +58,7 @@ class PromotionWorkflow:
                 await production_gate(p)
             else:
                 await approval(p)
+            await migrate(p)  # only with a `migrations:` section (patch "migrations")
             await canary(p, artifact)  # ends with Stop(promoted | rolled_back | …)
         except Stop as stop:
             p.state.outcome, p.state.reason = stop.outcome, stop.reason
