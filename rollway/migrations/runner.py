@@ -112,7 +112,7 @@ async def run(inp: MigrateInput, progress: Callable[[str], None]) -> MigrateResu
         conn = await _connect(url)
     except psycopg.Error as e:
         raise MigrationError(
-            f"cannot reach {inp.environment}'s database: {clean(str(e))}"
+            f"cannot reach {inp.environment}'s database: {clean(str(e))}", retryable=True
         ) from None
     async with conn:
         try:
@@ -152,9 +152,7 @@ async def run(inp: MigrateInput, progress: Callable[[str], None]) -> MigrateResu
                     raise MigrationError(
                         f"{migration.name} failed and was rolled back (nothing of it is "
                         f"applied; {len(result.applied)} earlier file(s) are): {clean(str(e))}",
-                        retryable=isinstance(
-                            e, psycopg.errors.LockNotAvailable | psycopg.OperationalError
-                        ),
+                        retryable=isinstance(e, psycopg.OperationalError),  # e.g. lock_timeout
                     ) from None
                 result.applied.append(migration.name)
         except psycopg.Error as e:
