@@ -242,7 +242,7 @@ async def test_database_urls_stay_secret(tmp_path: Path, monkeypatch: pytest.Mon
     folder = tmp_path / "migrations"
     write(folder, **{"0001_create_users": CREATE})
     monkeypatch.delenv("TEST_PRODUCTION_DB", raising=False)
-    with pytest.raises(MigrationError, match="TEST_PRODUCTION_DB .* is not set"):
+    with pytest.raises(MigrationError, match=r"TEST_PRODUCTION_DB .* is not set"):
         await migrate(inp(folder))
 
     password = "hunter2-s3cret"

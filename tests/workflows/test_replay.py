@@ -38,6 +38,7 @@ def test_histories_are_recorded() -> None:
         "seed-novapay-argocd",  # staging through argocd_sync
         "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
         "timeskip-rebuilt-label-promoted",  # distinct-builds: a rebuilt stable label ramps
+        "timeskip-migrations-promoted",  # patch migrations: the migrate stage before the canary
     } <= names, names
 
 
