@@ -44,6 +44,7 @@ class Stage(StrEnum):
     PENDING = "pending"
     BUILD = "build"
     SCAN = "scan"
+    CHECKS = "checks"
     STAGING = "staging"
     APPROVAL = "approval"
     GATE = "gate"

@@ -252,6 +252,94 @@ class CanarySpec(SpecModel):
         return steps
 
 
+# --- parallel checks and their gates (docs/checks.md) ---------------------------
+
+
+class CheckSuite(SpecModel):
+    """One test tier: a command run as its own activity, or reports CI uploaded."""
+
+    name: str = Field(description="Lowercase letters, digits and '-' (e.g. 'unit').")
+    command: list[str] | None = Field(
+        default=None,
+        description="argv run in `workdir` with REPORTS_DIR, ARTIFACT, COMMIT, VERSION, "
+        "SERVICE set; it writes its reports to $REPORTS_DIR. Exit code non-zero fails it.",
+    )
+    reports: str | None = Field(
+        default=None,
+        description="Instead of `command`: the folder where CI left this tier's reports "
+        "(relative to the pipeline file's folder; `{commit}`, `{version}` replaced).",
+    )
+    workdir: str = Field(default=".", description="Relative to the pipeline file's folder.")
+    timeout: Annotated[Duration, at_most(timedelta(hours=24), "checks.timeout")] = Field(
+        default=timedelta(minutes=30)
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    junit: list[str] = Field(
+        default_factory=list, description="JUnit XML reports, relative to the reports folder."
+    )
+    coverage: dict[str, str] = Field(
+        default_factory=dict,
+        description="Component -> Cobertura XML report (relative to the reports folder).",
+    )
+    quarantine: list[str] = Field(
+        default_factory=list,
+        description="Known-flaky tests (`classname::name` or `name`): their failures are "
+        "reported, never blocking.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"'{v[:64]}' is not a valid check name (e.g. 'unit', 'e2e')")
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> CheckSuite:
+        if (self.command is None) == (self.reports is None):
+            raise ValueError(
+                f"check '{self.name}': give either 'command' (run it) or 'reports' "
+                "(verify what CI uploaded), not both or neither"
+            )
+        if self.reports is not None and not (self.junit or self.coverage):
+            raise ValueError(
+                f"check '{self.name}': 'reports' needs 'junit' or 'coverage' files to verify"
+            )
+        for rel in [*self.junit, *self.coverage.values()]:
+            if rel.startswith("/") or ".." in rel.split("/"):
+                raise ValueError(
+                    f"check '{self.name}': report '{rel}' must be relative to the reports "
+                    "folder, without '..'"
+                )
+        return self
+
+
+class ChecksSpec(SpecModel):
+    """Test tiers run in parallel before staging, gated on their reports."""
+
+    suites: list[CheckSuite] = Field(min_length=1, max_length=20)
+    coverage: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict,
+        description="Component -> minimum line coverage in percent (e.g. backend: 85).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChecksSpec:
+        names = [s.name for s in self.suites]
+        for i, name in enumerate(names):
+            if names.count(name) > 1:
+                raise _sub(f"suites[{i}].name", f"'{name}' is used twice")
+        reported = {c for s in self.suites for c in s.coverage}
+        for component in self.coverage:
+            if component not in reported:
+                raise _sub(
+                    f"coverage.{component}",
+                    f"no suite reports coverage for '{component}': add "
+                    f"coverage: {{{component}: coverage.xml}} to the suite that measures it",
+                )
+        return self
+
+
 # --- database migrations (docs/migrations.md) ------------------------------------
 
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -391,6 +479,11 @@ class PipelineSpec(SpecModel):
         "(`repo@sha256:…`) through every later stage.",
     )
     scan: ScanSpec | None = None
+    checks: ChecksSpec | None = Field(
+        default=None,
+        description="Test tiers run in parallel before staging, gated on JUnit and "
+        "Cobertura reports (docs/checks.md).",
+    )
     staging: StagingSpec | None = None
     approval: ApprovalPolicy | None = Field(
         default=None,

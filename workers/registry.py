@@ -8,6 +8,7 @@ from typing import Any
 from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
+from activities.checks import run_check
 from activities.groups import load_groups
 from activities.migrate import migrate
 from activities.platform import (
@@ -42,6 +43,7 @@ ACTIVITIES: list[Callable[..., Any]] = [
     read_release_control,
     resolve_image,
     rollback,
+    run_check,
     scan_gate,
     set_weight,
     smoke_test,

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.release_control import ensure_release_control, read_release_control
+from rollway.checks.models import CheckInput, CheckResult
 from rollway.migrations.models import MigrateInput, MigrateResult, Refusal
 from rollway.models import (
     AnalysisInput,
@@ -61,6 +62,7 @@ class FakeWorld:
     stable_artifact: dict[str, str] = field(default_factory=dict)  # target -> its artifact
     canary_artifact: dict[str, str] = field(default_factory=dict)
     migration_refusals: list[Refusal] = field(default_factory=list)  # the guard's verdict
+    check_results: dict[str, CheckResult] = field(default_factory=dict)  # suite -> result
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -263,6 +265,13 @@ class FakeWorld:
                 return MigrateResult(environment=inp.environment, refusals=world.migration_refusals)
             return MigrateResult(environment=inp.environment, applied=["0001_init.sql"])
 
+        @activity.defn(name="run_check")
+        async def run_check(inp: CheckInput) -> CheckResult:
+            world.calls.append(f"check:{inp.suite.name}")
+            world._maybe_fail(f"check:{inp.suite.name}")
+            default = CheckResult(name=inp.suite.name, exit_code=0, tests=10)
+            return world.check_results.get(inp.suite.name, default)
+
         return [
             build,
             scan_gate,
@@ -282,4 +291,5 @@ class FakeWorld:
             resolve_image,
             archive_audit,
             migrate,
+            run_check,
         ]

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion.approval import approval, production_gate
     from workflows.promotion.artifact import archive, build, resolve_image
     from workflows.promotion.canary import canary
+    from workflows.promotion.checks import checks
     from workflows.promotion.context import Promotion, Stop, cause
     from workflows.promotion.finish import record_traffic
     from workflows.promotion.migrate import migrate
@@ -53,6 +54,7 @@ class PromotionWorkflow:
             artifact = await build(p)
             artifact = await resolve_image(p, artifact)
             await scan_gate(p, artifact)
+            await checks(p, artifact)  # only with a `checks:` section (patch "checks")
             await staging(p, artifact)
             if p.controlled:
                 await production_gate(p)
