@@ -39,6 +39,7 @@ def test_histories_are_recorded() -> None:
         "aws-image-pinned-rolled-back",  # resolve_image pins the ECR digest, scan, audit
         "timeskip-rebuilt-label-promoted",  # distinct-builds: a rebuilt stable label ramps
         "timeskip-migrations-promoted",  # patch migrations: the migrate stage before the canary
+        "timeskip-checks-promoted",  # patch checks: three tiers in parallel, then the gate
     } <= names, names
 
 
