@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import temporalio.activity
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
@@ -24,12 +25,11 @@ from activities.checks import run_check as real_run_check
 from rollway.checks.models import CheckInput, CheckResult
 from rollway.models import Outcome, PromotionInput, PromotionResult
 from rollway.spec_loader import parse_pipeline
-from tests.checks.reports import cobertura_xml, junit_xml
 from tests.histories.record import save_history
 from tests.support.fake_world import FakeWorld
 from tests.support.promotions import pipeline
+from tests.support.reports import cobertura_xml, junit_xml
 from tests.support.temporal_servers import bounded
-from tests.workers.test_registry import activity_name
 from workflows.promotion import PromotionWorkflow
 from workflows.release_control import ReleaseControlWorkflow
 
@@ -58,7 +58,7 @@ class RealChecks(FakeWorld):
             world.calls.append(f"check:{inp.suite.name}")
             return real_run_check(inp)
 
-        fakes = [a for a in super().activities() if activity_name(a) != "run_check"]
+        fakes = [a for a in super().activities() if _name(a) != "run_check"]
         return [*fakes, run_check]
 
 
@@ -159,3 +159,10 @@ async def test_a_failing_tier_or_low_coverage_stops_before_staging(
         "coverage of backend: 84.0% < 85%"
     )
     assert not any(c.startswith("deploy") for c in world.calls)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """The activity name `fn` is registered under."""
+    defn = temporalio.activity._Definition.from_callable(fn)
+    assert defn is not None and defn.name
+    return defn.name

@@ -12,7 +12,7 @@ from rollway.checks.gate import judge
 from rollway.checks.models import CheckInput, CheckResult
 from rollway.checks.runner import run_suite
 from rollway.spec import ChecksSpec, CheckSuite
-from tests.checks.reports import cobertura_xml, junit_xml
+from tests.support.reports import cobertura_xml, junit_xml
 
 PY = sys.executable
 

@@ -1,5 +1,5 @@
-"""Fixtures of the migration tests: a private PostgreSQL cluster (tests/migrations/postgres.py)."""
+"""Fixtures of the migration tests: a private PostgreSQL cluster (tests/support/postgres.py)."""
 
-from tests.migrations.postgres import postgres
+from tests.support.postgres import postgres
 
 __all__ = ["postgres"]

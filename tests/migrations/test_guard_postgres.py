@@ -11,7 +11,7 @@ import pytest
 from rollway.migrations.models import MigrateInput, MigrateResult
 from rollway.migrations.runner import MigrationError, run
 from rollway.spec import MigrationsSpec
-from tests.migrations.postgres import Cluster, free_port
+from tests.support.postgres import Cluster, free_port
 
 CREATE = "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);\n"
 EXPAND = (

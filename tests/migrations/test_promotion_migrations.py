@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import temporalio.activity
 from temporalio import activity
 from temporalio.client import Client, WorkflowHistory
 
@@ -21,10 +22,9 @@ from activities.migrate import migrate as real_migrate
 from rollway.migrations.models import MigrateInput, MigrateResult
 from rollway.models import Outcome
 from tests.histories.record import save_history
-from tests.migrations.postgres import Cluster
 from tests.support.fake_world import FakeWorld
+from tests.support.postgres import Cluster
 from tests.support.promotions import pipeline, running
-from tests.workers.test_registry import activity_name
 
 CREATE = "CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);\n"
 
@@ -38,7 +38,7 @@ class RealMigrations(FakeWorld):
             world.calls.append(f"migrate:{inp.environment}")
             return await real_migrate(inp)
 
-        fakes = [a for a in super().activities() if activity_name(a) != "migrate"]
+        fakes = [a for a in super().activities() if _name(a) != "migrate"]
         return [*fakes, migrate]
 
 
@@ -166,3 +166,10 @@ async def test_pipelines_without_migrations_record_no_new_command(ts_client: Cli
     recorded = patches(list(history.events))
     assert "release-control" in recorded and "migrations" not in recorded
     assert not any(c.startswith("migrate") for c in world.calls)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """The activity name `fn` is registered under."""
+    defn = temporalio.activity._Definition.from_callable(fn)
+    assert defn is not None and defn.name
+    return defn.name
