@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -292,6 +293,215 @@ class DoraSpec(SpecModel):
     targets: DoraTargets = Field(default_factory=DoraTargets)
 
 
+# --- parallel checks and their gates (docs/checks.md) ---------------------------
+
+
+class CheckSuite(SpecModel):
+    """One test tier: a command run as its own activity, or reports CI uploaded."""
+
+    name: str = Field(description="Lowercase letters, digits and '-' (e.g. 'unit').")
+    command: list[str] | None = Field(
+        default=None,
+        description="argv run in `workdir` with REPORTS_DIR, ARTIFACT, COMMIT, VERSION, "
+        "SERVICE set; it writes its reports to $REPORTS_DIR. Exit code non-zero fails it.",
+    )
+    reports: str | None = Field(
+        default=None,
+        description="Instead of `command`: the folder where CI left this tier's reports "
+        "(relative to the pipeline file's folder; `{commit}`, `{version}` replaced).",
+    )
+    workdir: str = Field(default=".", description="Relative to the pipeline file's folder.")
+    timeout: Annotated[Duration, at_most(timedelta(hours=24), "checks.timeout")] = Field(
+        default=timedelta(minutes=30)
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    junit: list[str] = Field(
+        default_factory=list, description="JUnit XML reports, relative to the reports folder."
+    )
+    coverage: dict[str, str] = Field(
+        default_factory=dict,
+        description="Component -> Cobertura XML report (relative to the reports folder).",
+    )
+    quarantine: list[str] = Field(
+        default_factory=list,
+        description="Known-flaky tests (`classname::name` or `name`): their failures are "
+        "reported, never blocking.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not NAME_RE.match(v):
+            raise ValueError(f"'{v[:64]}' is not a valid check name (e.g. 'unit', 'e2e')")
+        return v
+
+    @model_validator(mode="after")
+    def _source(self) -> CheckSuite:
+        if (self.command is None) == (self.reports is None):
+            raise ValueError(
+                f"check '{self.name}': give either 'command' (run it) or 'reports' "
+                "(verify what CI uploaded), not both or neither"
+            )
+        if self.reports is not None and not (self.junit or self.coverage):
+            raise ValueError(
+                f"check '{self.name}': 'reports' needs 'junit' or 'coverage' files to verify"
+            )
+        for rel in [*self.junit, *self.coverage.values()]:
+            if rel.startswith("/") or ".." in rel.split("/"):
+                raise ValueError(
+                    f"check '{self.name}': report '{rel}' must be relative to the reports "
+                    "folder, without '..'"
+                )
+        return self
+
+
+class ChecksSpec(SpecModel):
+    """Test tiers run in parallel before staging, gated on their reports."""
+
+    suites: list[CheckSuite] = Field(min_length=1, max_length=20)
+    coverage: dict[str, Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict,
+        description="Component -> minimum line coverage in percent (e.g. backend: 85).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChecksSpec:
+        names = [s.name for s in self.suites]
+        for i, name in enumerate(names):
+            if names.count(name) > 1:
+                raise _sub(f"suites[{i}].name", f"'{name}' is used twice")
+        reported = {c for s in self.suites for c in s.coverage}
+        for component in self.coverage:
+            if component not in reported:
+                raise _sub(
+                    f"coverage.{component}",
+                    f"no suite reports coverage for '{component}': add "
+                    f"coverage: {{{component}: coverage.xml}} to the suite that measures it",
+                )
+        return self
+
+
+# --- database migrations (docs/migrations.md) ------------------------------------
+
+ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MIGRATION_FILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.sql$")
+
+
+def _migration_file(v: str) -> str:
+    if not MIGRATION_FILE_RE.match(v):
+        raise ValueError(
+            f"'{v[:80]}' is not a migration file name: name a `.sql` file of the "
+            "migrations folder, e.g. '0004_drop_users_email.sql' (no folders)"
+        )
+    return v
+
+
+MigrationFileName = Annotated[str, AfterValidator(_migration_file)]
+
+
+class ExpandContract(SpecModel):
+    """A two-phase schema change: `expand` adds, a later release's `contract` removes."""
+
+    expand: MigrationFileName = Field(description="The additive migration, released first.")
+    contract: MigrationFileName = Field(
+        description="The destructive migration; allowed only once `expand` is applied in "
+        "production."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> ExpandContract:
+        if self.contract <= self.expand:
+            raise ValueError(
+                f"contract '{self.contract}' must sort after its expand '{self.expand}' "
+                "(migrations apply in file-name order): number it higher"
+            )
+        return self
+
+
+class MigrationsSpec(SpecModel):
+    """Forward-only schema migrations, applied to the environment's database before the canary."""
+
+    databases: dict[str, str] = Field(
+        min_length=1,
+        description="Environment -> the NAME of the worker's environment variable holding "
+        "that environment's database URL (a secret: never the URL itself).",
+    )
+    folder: str | None = Field(
+        default="migrations",
+        description="Plain `.sql` files applied in file-name order, each once; relative to "
+        "the pipeline file's folder. null: only `command`.",
+    )
+    command: list[str] | None = Field(
+        default=None,
+        description="argv run after the SQL files with DATABASE_URL set, e.g. "
+        "[alembic, upgrade, head]; it must be idempotent itself.",
+    )
+    preview: list[str] | None = Field(
+        default=None,
+        description="argv printing the SQL `command` would run (e.g. [alembic, upgrade, "
+        "head, --sql]); the guard reads it. Required with `command`.",
+    )
+    pairs: list[ExpandContract] = Field(
+        default_factory=list,
+        description="Expand/contract pairs: a destructive statement is allowed only in a "
+        "declared contract whose expand is applied in production.",
+    )
+    table: str = Field(
+        default="schema_migrations", description="The ledger table of applied migrations."
+    )
+    timeout: Annotated[Duration, at_most(timedelta(hours=6), "migrations.timeout")] = Field(
+        default=timedelta(minutes=30)
+    )
+    lock_timeout: Annotated[Duration, at_most(timedelta(minutes=5), "lock_timeout")] = Field(
+        default=timedelta(seconds=10),
+        description="How long a migration may wait for a table lock before failing (so "
+        "it never queues live traffic behind it).",
+    )
+
+    @field_validator("databases")
+    @classmethod
+    def _names_not_urls(cls, v: dict[str, str]) -> dict[str, str]:
+        for env, var in v.items():
+            if not ENV_VAR_RE.match(var):
+                raise _sub(
+                    env,
+                    "must be the NAME of an environment variable of the worker that holds "
+                    "the database URL (e.g. PRODUCTION_DATABASE_URL), never the URL or "
+                    "password itself",
+                )
+        return v
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", v):
+            raise ValueError(f"'{v[:64]}' is not a plain table name (e.g. schema_migrations)")
+        return v
+
+    @model_validator(mode="after")
+    def _shape(self) -> MigrationsSpec:
+        if self.folder is None and self.command is None:
+            raise ValueError("give 'folder' (SQL files), 'command' (e.g. alembic), or both")
+        if self.command is not None and not self.preview:
+            raise _sub(
+                "preview",
+                "'command' needs 'preview': an argv printing the SQL it will run (e.g. "
+                "[alembic, upgrade, head, --sql]) so the guard can refuse destructive "
+                "statements",
+            )
+        contracts = [p.contract for p in self.pairs]
+        expands = {p.expand for p in self.pairs}
+        for i, pair in enumerate(self.pairs):
+            if contracts.count(pair.contract) > 1:
+                raise _sub(f"pairs[{i}].contract", f"'{pair.contract}' is declared twice")
+            if pair.contract in expands:
+                raise _sub(
+                    f"pairs[{i}].contract",
+                    f"'{pair.contract}' is also an expand phase; a file is one or the other",
+                )
+        return self
+
+
 class PipelineSpec(SpecModel):
     """A service's whole promotion pipeline."""
 
@@ -310,6 +520,11 @@ class PipelineSpec(SpecModel):
         "(`repo@sha256:…`) through every later stage.",
     )
     scan: ScanSpec | None = None
+    checks: ChecksSpec | None = Field(
+        default=None,
+        description="Test tiers run in parallel before staging, gated on JUnit and "
+        "Cobertura reports (docs/checks.md).",
+    )
     staging: StagingSpec | None = None
     approval: ApprovalPolicy | None = Field(
         default=None,
@@ -324,6 +539,11 @@ class PipelineSpec(SpecModel):
     lock: Literal["supersede", "queue"] = Field(
         default="supersede",
         description="A newer commit supersedes one still awaiting approval, or queues behind it.",
+    )
+    migrations: MigrationsSpec | None = Field(
+        default=None,
+        description="Forward-only database migrations with a destructive-statement guard, "
+        "run before the canary (docs/migrations.md).",
     )
     canary: CanarySpec
     audit: AuditArchiveConfig | None = Field(
@@ -394,6 +614,21 @@ class PipelineSpec(SpecModel):
                     "canary.steps",
                     f"the {production.strategy} strategy moves all traffic at once; "
                     f"weights {partial} cannot be honoured: use steps: [{{weight: 100, soak: …}}]",
+                )
+        if self.migrations is not None:
+            for env in self.migrations.databases:
+                if env not in self.environments:
+                    known = ", ".join(sorted(self.environments)) or "none"
+                    raise _sub(
+                        f"migrations.databases.{env}",
+                        f"environment '{env}' is not declared in 'environments' ({known})",
+                    )
+            if self.canary.environment not in self.migrations.databases:
+                raise _sub(
+                    "migrations.databases",
+                    f"name the variable holding the database URL of '{self.canary.environment}' "
+                    "(the canary's environment, where migrations run before the canary), e.g. "
+                    f"{{{self.canary.environment}: PRODUCTION_DATABASE_URL}}",
                 )
         uses_local = any(e.platform.kind == "local" for e in self.environments.values())
         if uses_local and self.run is None:

@@ -9,9 +9,11 @@ from activities.analysis import analyze
 from activities.aws import archive_audit, resolve_image
 from activities.build import build
 from activities.catalog import load_pipeline
+from activities.checks import run_check
 from activities.decisions import load_control_policy, verify_decision_signature
 from activities.groups import load_groups
 from activities.incidents import open_incident
+from activities.migrate import migrate
 from activities.monitor import declare_monitor_incident, run_health_checks
 from activities.notify import notify
 from activities.platform import (
@@ -54,12 +56,14 @@ ACTIVITIES: list[Callable[..., Any]] = [
     open_incident,
     notify,
     load_pipeline,
+    migrate,
     platform_status,
     promote,
     read_release_control,
     resolve_image,
     rollback,
     run_health_checks,
+    run_check,
     scan_gate,
     set_weight,
     smoke_test,

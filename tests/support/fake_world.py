@@ -21,7 +21,9 @@ from activities.incidents import open_incident as real_open_incident
 from activities.monitor import declare_monitor_incident
 from activities.monitor import run_health_checks as real_run_health_checks
 from activities.release_control import ensure_release_control, read_release_control
+from rollway.checks.models import CheckInput, CheckResult
 from rollway.incidents.report import OpenIncidentInput, OpenIncidentResult
+from rollway.migrations.models import MigrateInput, MigrateResult, Refusal
 from rollway.models import (
     AnalysisInput,
     AnalysisResult,
@@ -89,6 +91,8 @@ class FakeWorld:
     notified: list[NotifyInput] = field(default_factory=list)  # `notify` calls, in order
     releases: ReleaseHistory = field(default_factory=ReleaseHistory)  # what find_releases says
     catalog: CatalogConfig = DEV_CATALOG  # the real catalog code loads from it
+    migration_refusals: list[Refusal] = field(default_factory=list)  # the guard's verdict
+    check_results: dict[str, CheckResult] = field(default_factory=dict)  # suite -> result
 
     def key(self, target: Target) -> str:
         """`production`, or `production@eu-west-1` for one cluster of a wave."""
@@ -315,6 +319,21 @@ class FakeWorld:
             world.notified.append(inp)
             return NotifyResult()
 
+        @activity.defn(name="migrate")
+        async def migrate(inp: MigrateInput) -> MigrateResult:
+            world.calls.append(f"migrate:{inp.environment}")
+            world._maybe_fail("migrate")
+            if world.migration_refusals:
+                return MigrateResult(environment=inp.environment, refusals=world.migration_refusals)
+            return MigrateResult(environment=inp.environment, applied=["0001_init.sql"])
+
+        @activity.defn(name="run_check")
+        async def run_check(inp: CheckInput) -> CheckResult:
+            world.calls.append(f"check:{inp.suite.name}")
+            world._maybe_fail(f"check:{inp.suite.name}")
+            default = CheckResult(name=inp.suite.name, exit_code=0, tests=10)
+            return world.check_results.get(inp.suite.name, default)
+
         return [
             load_pipeline,
             build,
@@ -341,4 +360,6 @@ class FakeWorld:
             run_health_checks,
             declare_monitor_incident,
             notify,
+            migrate,
+            run_check,
         ]

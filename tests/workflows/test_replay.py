@@ -50,6 +50,8 @@ def test_histories_are_recorded() -> None:
         "signed-approvals-promoted",
         "signed-unauthorized-resume-refused",
         "signed-release-control-refused",
+        "timeskip-migrations-promoted",  # patch migrations: the migrate stage before the canary
+        "timeskip-checks-promoted",  # patch checks: three tiers in parallel, then the gate
     } <= names, names
 
 

@@ -20,9 +20,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.promotion.approval import approval, production_gate
     from workflows.promotion.artifact import archive, build, load_pipeline, resolve_image
     from workflows.promotion.canary import canary
+    from workflows.promotion.checks import checks
     from workflows.promotion.context import Promotion, Stop, cause
     from workflows.promotion.finish import record_traffic
     from workflows.promotion.incidents import open_incident
+    from workflows.promotion.migrate import migrate
     from workflows.promotion.scan import scan_gate
     from workflows.promotion.staging import staging
 
@@ -65,11 +67,13 @@ class PromotionWorkflow:
             artifact = await build(p)
             artifact = await resolve_image(p, artifact)
             await scan_gate(p, artifact)
+            await checks(p, artifact)  # only with a `checks:` section (patch "checks")
             await staging(p, artifact)
             if p.controlled:
                 await production_gate(p)
             else:
                 await approval(p)
+            await migrate(p)  # only with a `migrations:` section (patch "migrations")
             await canary(p, artifact)  # ends with Stop(promoted | rolled_back | …)
         except Stop as stop:
             p.state.outcome, p.state.reason = stop.outcome, stop.reason
