@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from rollway.fields import Person, Text
 from rollway.models import PromotionState
+from rollway.security.decisions import SignedDecision
 from rollway.security.inputs import check_name, check_version
 from rollway.spec import PipelineSpec
 from rollway.spec_catalog import check_pipeline_name
@@ -80,6 +81,11 @@ class RollbackInput(BaseModel):
         "(ROLLWAY_DEV_INLINE_PIPELINES=1, `rollway up`).",
     )
     by: Person = Field(description="Who asks (audited; a release manager to force).")
+    signed: SignedDecision | None = Field(
+        default=None,
+        description="The decision signed by `by` (`rollway sign rollback <workflow id> "
+        "--comment <reason>`); needed where the environment refuses unsigned decisions.",
+    )
     reason: Text = ""
     force: bool = Field(
         default=False,

@@ -9,6 +9,7 @@ runs, that promotion is rolled back (what the command always did).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,14 +32,35 @@ from rollway.cli.common import (
     workflow_link,
 )
 from rollway.cli.output import Exit, Format, dump
+from rollway.cli.sign import KeyOpt, UnsignedOpt, decision_signature
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
     from rollway.rollback import RollbackInput, RollbackResult
+    from rollway.spec import PipelineSpec
 
 WORKFLOW = "RollbackWorkflow"
 RESULT_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Signing:
+    """How the CLI signs the request: `--key`, `--unsigned`, and where unsigned is refused
+    (from the local copy of the pipeline, when this machine has it)."""
+
+    key: Path | None
+    unsigned: bool
+    refused_in: list[str]
+
+
+def refused_unsigned(inp: RollbackInput, local: PipelineSpec | None) -> list[str]:
+    from rollway.security.authorization import accepts_unsigned
+
+    spec = inp.pipeline or local
+    if spec is None or accepts_unsigned(spec, inp.environment):
+        return []
+    return [inp.environment]
 
 
 def workflow_id(service: str, environment: str) -> str:
@@ -123,12 +145,12 @@ async def running_promotion(client: Client, service: str) -> str | None:
     return None
 
 
-async def start(client: Client, inp: RollbackInput) -> str:
+async def start(client: Client, inp: RollbackInput, wid: str | None = None) -> str:
     """Start the rollback with Rollway's search attributes (so `rollway status <service>` sees it)."""
     from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
     from temporalio.service import RPCError
 
-    wid = workflow_id(inp.service, inp.environment)
+    wid = wid or workflow_id(inp.service, inp.environment)
     keyword = SearchAttributeKey.for_keyword
     attrs = TypedSearchAttributes(
         [
@@ -164,11 +186,21 @@ def describe(result: RollbackResult) -> str:
     return text
 
 
-async def _rollback(inp: RollbackInput, detach: bool, output: Format) -> int:
+async def _rollback(inp: RollbackInput, detach: bool, output: Format, signing: Signing) -> int:
     from rollway.rollback import RollbackResult
 
+    wid = workflow_id(inp.service, inp.environment)
+    inp.signed = decision_signature(
+        "rollback",
+        wid,
+        inp.by,
+        inp.reason,
+        key=signing.key,
+        unsigned=signing.unsigned,
+        refused_unsigned_in=signing.refused_in,
+    )
     client = await connect()
-    wid = await start(client, inp)
+    wid = await start(client, inp, wid)
     machine = output != Format.TABLE
     if not machine:
         out().print(f"[green]started[/green] [bold]{wid}[/bold]")
@@ -248,6 +280,8 @@ def rollback(
     output: Annotated[
         Format, typer.Option("--output", "-o", help="table for people; json or yaml for scripts.")
     ] = Format.TABLE,
+    key: KeyOpt = None,
+    unsigned: UnsignedOpt = False,
     print_input: Annotated[
         bool,
         typer.Option(
@@ -268,7 +302,7 @@ def rollback(
                     "service, not to a promotion id: `rollway rollback <service> --previous`",
                     2,
                 )
-        actions.rollback(ref, who, reason)
+        actions.rollback(ref, who, reason, key, unsigned)
         return
     with user_errors():
         inp = build_input(
@@ -287,6 +321,18 @@ def rollback(
                 f"{running} is running: rolling its canary back "
                 f"(--previous or --to return {escape(ref)} to a verified release instead)"
             )
-            actions.rollback(running, who, reason)
+            actions.rollback(running, who, reason, key, unsigned)
             return
-    raise typer.Exit(run(_rollback(inp, detach, output)))
+    signing = Signing(key, unsigned, refused_unsigned(inp, _local_spec(ref, pipeline)))
+    raise typer.Exit(run(_rollback(inp, detach, output, signing)))
+
+
+def _local_spec(service: str, pipeline: Path | None) -> PipelineSpec | None:
+    """This machine's copy of the pipeline (to know whether the CLI must sign), if any."""
+    from rollway.cli.promote import load_spec, pipeline_path
+
+    try:
+        path = pipeline_path(service, pipeline)
+        return load_spec(path, service) if path is not None else None
+    except UserError:
+        return None

@@ -64,7 +64,7 @@ async def test_a_service_with_nothing_verified_is_refused_and_status_reads_it(
     wid = next(w for w in r.output.split() if w.startswith("rollback-demo-production-"))
     shown = await cli("get", wid, "-o", "json")
     assert shown.exit_code == 0, shown.output
-    state = json.loads(shown.output)
+    state = json.loads(shown.stdout)  # stdout is the document (stderr may warn)
     assert state["outcome"] == "rejected" and state["service"] == "demo"
     assert state["reason"] == "refused: nothing to roll back to: no release before v1 here"
     assert state["stage"] == "done" and state["lock"] == "granted"

@@ -55,6 +55,9 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["ROLLWAY_HOME"] = str(home)
     os.environ.pop("ROLLWAY_PROMETHEUS_URL", None)
     registered = reaper.home(home)
+    # The worker's groups file: the people these tests roll back, abort and pause as own
+    # the demo service (`owners: [demo-owners]` in pipelines/demo.yaml).
+    (home / "groups.yaml").write_text("groups:\n  demo-owners: [pytest, ops, ci-bot, bench]\n")
     try:
         stack.up(home, worker=False)
         yield home

@@ -7,11 +7,13 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from rollway.models import PlatformInput
     from rollway.platform.base import Target
+    from rollway.policy import GroupDirectory
     from rollway.release_control import control_workflow_id
     from rollway.rollback import RollbackInput, RollbackState
     from rollway.spec import PipelineSpec
     from workflows.promotion.state import StateKeeper
     from workflows.rollback.lock import EnvironmentLock
+    from workflows.signed_decisions import DecisionGuard
 
 
 class Rollback:
@@ -20,6 +22,8 @@ class Rollback:
     def __init__(self, inp: RollbackInput) -> None:
         self.inp = inp
         self._spec: PipelineSpec | None = None  # loaded by `load_pipeline` at the start
+        self.guard = DecisionGuard({})  # the request's signature: target, expiry, replay
+        self.directory: GroupDirectory | None = None  # the groups file, read once
         self.state = RollbackState(
             service=inp.service,
             version=inp.to_version or "previous",

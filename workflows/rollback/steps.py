@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         VerifiedRelease,
         pick_target,
     )
+    from rollway.security.authorization import accepts_unsigned, action_refusal
     from rollway.spec import SmokeCheck
     from workflows.promotion import options
     from workflows.promotion.artifact import LOAD_PIPELINE
@@ -89,6 +90,36 @@ async def load_pipeline(r: Rollback) -> None:
     r.keeper.audit(
         "rollway", f"load pipeline {name}", reason=f"{loaded.digest} from {loaded.source}"
     )
+
+
+async def authorize(r: Rollback) -> None:
+    """Who asks, proven and allowed: signed unless the environment accepts unsigned
+    decisions, and an owner of the service or a release manager (groups file)."""
+    inp = r.inp
+    env = inp.environment
+    unsigned_ok = accepts_unsigned(r.spec, env)
+    r.state.unsigned_decisions = {env: "accepted" if unsigned_ok else "refused"}
+    auth = await r.guard.authenticate(
+        signed=inp.signed,
+        by=inp.by,
+        action="rollback",
+        comment=inp.reason,
+        unsigned_accepted=unsigned_ok,
+        where=env,
+    )
+    if auth.refusal is not None:
+        r.keeper.audit(inp.by, "rollback", accepted=False, reason=auth.refusal)
+        raise Stop(Outcome.REJECTED, f"refused: {auth.refusal}")
+    r.directory = await _run(
+        "load_groups", inp.service, GroupDirectory, options.ANALYSIS, "reading the groups file"
+    )
+    refusal = action_refusal(
+        r.directory, inp.by, "rollback", owners=r.spec.owners, commander_of=None
+    )
+    if refusal is not None:
+        r.keeper.audit(inp.by, "rollback", accepted=False, reason=refusal)
+        raise Stop(Outcome.REJECTED, f"refused: {refusal}")
+    r.keeper.audit(inp.by, "rollback", reason=f"{inp.reason or 'no reason given'} ({auth.how})")
 
 
 async def _platform(name: str, inp: PlatformInput) -> DeploymentStatus:
@@ -209,9 +240,11 @@ async def _check_force(r: Rollback, target: VerifiedRelease, refusal: str) -> No
             f"refused: {refusal}; a member of '{RELEASE_MANAGER}' may force it "
             f"(--force --by <name>)",
         )
-    directory = await _run(
-        "load_groups", inp.service, GroupDirectory, options.ANALYSIS, "reading the groups file"
-    )
+    directory = r.directory
+    if directory is None:  # histories from before the rollback was authorized
+        directory = await _run(
+            "load_groups", inp.service, GroupDirectory, options.ANALYSIS, "reading the groups file"
+        )
     if not directory.is_member(inp.by, RELEASE_MANAGER):
         r.keeper.audit(
             inp.by, action, accepted=False, reason=f"{inp.by} is not in '{RELEASE_MANAGER}'"

@@ -34,6 +34,7 @@ class RollbackWorkflow:
         )
         try:
             await steps.load_pipeline(r)
+            await steps.authorize(r)
             await steps.take_lock(r)
             target = await steps.choose_target(r)
             r.keeper.enter(
