@@ -191,9 +191,9 @@ async def test_force_is_for_release_managers_only_and_audited(
     assert forced.outcome == "rolled_back", forced.reason
     assert forced.state.forced
     # Her request (a release manager may roll back), then her force.
-    people = [a for a in forced.state.audit if a.by != "rollway"]
-    assert [(a.by, a.accepted) for a in people] == [("rita", True), ("rita", True)]
-    assert "never passed a canary" in people[1].reason
+    rita = [a for a in forced.state.audit if a.by != "rollway"]
+    assert [(a.by, a.accepted) for a in rita] == [("rita", True), ("rita", True)]
+    assert "never passed a canary" in rita[1].reason
     assert _serves(url) == {"hello from v1"}
     # Back to a verified release for the next test.
     back = await _rollback(local_stack, released, to_version="v4", by="rita")
