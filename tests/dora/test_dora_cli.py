@@ -87,7 +87,17 @@ async def promote(
     r = await cli(
         "promote",
         *("--service", service, "--version", version, "--commit", commit),
-        *("--pipeline", str(pipeline), "--by", "ci-bot", "--wait", "-o", "json", *extra),
+        *(
+            "--pipeline",
+            str(pipeline),
+            "--inline",
+            "--by",
+            "ci-bot",
+            "--wait",
+            "-o",
+            "json",
+            *extra,
+        ),
     )
     doc: dict[str, Any] = json.loads(r.stdout)
     return doc
