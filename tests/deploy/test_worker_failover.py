@@ -71,6 +71,8 @@ class Worker:
             "ROLLWAY_HOME": str(home),
             "ROLLWAY_TEMPORAL_ADDRESS": address,
             "ROLLWAY_WORKER_METRICS_PORT": str(self.port),
+            # The test's own pipeline travels inline: a development worker, as `rollway up`'s.
+            "ROLLWAY_DEV_INLINE_PIPELINES": "1",
         }
         env.pop("ROLLWAY_PROMETHEUS_URL", None)
         self.log = (home / f"worker-{self.port}.log").open("w")
