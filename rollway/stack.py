@@ -386,6 +386,9 @@ def _start_worker(home: Path, address: str, keys: Path, timeout: float = 60.0) -
 def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[Part]:
     """Start what is not running (on its recorded ports); report what already runs."""
     private_dir(home)
+    # The keyring first: a client that connects as soon as Temporal listens already
+    # encrypts (also for `up --no-worker` + `rollway worker`).
+    keys = payload_keyring(home)
     state = _state(home)
     parts: list[Part] = []
     if _running(state.get("temporal")):
@@ -421,7 +424,6 @@ def up(home: Path, *, scrape_interval: str = "1s", worker: bool = True) -> list[
         [{"targets": [f"127.0.0.1:{haproxy.metrics_port}"], "labels": {"job": "haproxy"}}],
     )
 
-    keys = payload_keyring(home)  # also for `up --no-worker` + `rollway worker`
     if worker:
         w = state.get("worker")
         why = _worker_ok(home, w, address, keys)

@@ -36,6 +36,7 @@ from rollway.platform.base import DeployRequest, Target
 from rollway.platform.local import LocalPlatform
 from rollway.spec import NoBuild, PipelineSpec
 from rollway.spec_loader import load_pipeline
+from tests.histories.record import plaintext
 from workflows.promotion import PromotionWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -431,7 +432,7 @@ async def signals(handle: WorkflowHandle[Any, Any]) -> list[tuple[str, float]]:
 
 async def calls(handle: WorkflowHandle[Any, Any]) -> list[Call]:
     """Every activity the promotion scheduled, in order, with attempts and outcome."""
-    history = await handle.fetch_history()
+    history = plaintext(await handle.fetch_history())  # the stack encrypts its payloads
     by_id: dict[int, Call] = {}
     for e in history.events:
         at = e.event_time.ToDatetime(tzinfo=UTC).timestamp()
