@@ -27,7 +27,10 @@ async def test_awaiting_approval_then_gate_waiting_until_monday(
 ) -> None:
     spec = pipeline(
         approval=None,
-        environments={"staging": {}, "production": {"policy": SEED_000}},
+        environments={
+            "staging": {},
+            "production": {"policy": {"unsigned_decisions": "accepted", **SEED_000}},
+        },
         notifications=[{"kind": "webhook", "url_env": "HOOK_URL"}],
     )
     await skip_to(ts_env, SAT, 10, 0)
