@@ -381,7 +381,7 @@ async def test_the_cli_and_the_stack_worker_leave_no_plaintext_on_the_server(
     r = _rollway(
         heal_stack.home,
         *("promote", "--service", "codec", "--version", version, "--commit", commit),
-        *("--pipeline", str(pipeline), "--by", "pytest", "--wait"),
+        *("--pipeline", str(pipeline), "--inline", "--by", "pytest", "--wait"),
     )
     assert r.returncode == 6, r.stdout + r.stderr  # failed: the build
     shown = _rollway(heal_stack.home, "status", f"promote-codec-{commit}")
