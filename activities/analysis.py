@@ -21,7 +21,8 @@ __all__ = ["analyze", "query_variables", "stable_variables"]
 log = logging.getLogger(__name__)
 
 
-def _prometheus() -> PrometheusProvider:
+def prometheus_provider() -> PrometheusProvider:
+    """The worker's Prometheus: $ROLLWAY_PROMETHEUS_URL, else the local stack's."""
     url = os.environ.get("ROLLWAY_PROMETHEUS_URL") or prometheus_url(home())
     if not url:
         raise MetricQueryError(
@@ -34,7 +35,7 @@ def _prometheus() -> PrometheusProvider:
 def analyze(inp: AnalysisInput) -> AnalysisResult:
     """Measure and judge once; a failed query is an `error` result, not an exception."""
     try:
-        result = run_analysis(inp, _prometheus(), datetime.now(UTC))
+        result = run_analysis(inp, prometheus_provider(), datetime.now(UTC))
     except MetricQueryError as e:  # no Prometheus configured
         names = [m.name for m in inp.analysis.metrics] or [inp.analysis.judge]
         result = combine(

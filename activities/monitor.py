@@ -11,29 +11,17 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
-from rollway.home import home
-from rollway.metrics.prometheus import MetricQueryError, PrometheusProvider
+from activities.analysis import prometheus_provider
 from rollway.monitor.checks import run_checks
 from rollway.monitor.report import CheckResults, ChecksInput, DeclareMonitorIncident
 from rollway.release_control import ControlSnapshot, ReleaseControlState
 from rollway.security.redact import redact
-from rollway.stack import prometheus_url
-
-
-def _prometheus() -> PrometheusProvider:
-    """The worker's Prometheus, as for analysis (a prometheus check fails without one)."""
-    url = os.environ.get("ROLLWAY_PROMETHEUS_URL") or prometheus_url(home())
-    if not url:
-        raise MetricQueryError(
-            "no Prometheus configured: set ROLLWAY_PROMETHEUS_URL or `rollway up`"
-        )
-    return PrometheusProvider(url)
 
 
 @activity.defn(name="run_health_checks")
 def run_health_checks(inp: ChecksInput) -> CheckResults:
     """Every check once; a failing check is a result, not an activity failure."""
-    results = run_checks(inp.checks, _prometheus)
+    results = run_checks(inp.checks, prometheus_provider)
     for r in results:
         r.detail = redact(r.detail)
     return CheckResults(results=results)

@@ -34,6 +34,12 @@ def _env_name(value: str, field: str) -> str:
     return value
 
 
+def _endpoint(value: str, field: str) -> str:
+    if not value.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        raise ValueError(f"{field} {value[:80]!r} must be https:// (plain http only on loopback)")
+    return value.rstrip("/")
+
+
 class _Sink(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -68,9 +74,7 @@ class GitHubIssueSink(_Sink):
     @field_validator("api_url")
     @classmethod
     def _api_url(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ValueError(f"api_url {v[:80]!r} must be https:// (plain http only on loopback)")
-        return v.rstrip("/")
+        return _endpoint(v, "api_url")
 
 
 class PagerDutySink(_Sink):
@@ -92,11 +96,7 @@ class PagerDutySink(_Sink):
     @field_validator("events_url")
     @classmethod
     def _events_url(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ValueError(
-                f"events_url {v[:80]!r} must be https:// (plain http only on loopback)"
-            )
-        return v.rstrip("/")
+        return _endpoint(v, "events_url")
 
 
 IncidentSink = Annotated[GitHubIssueSink | PagerDutySink, Field(discriminator="kind")]
