@@ -305,6 +305,17 @@ class HAProxy:
                 result[parts[3]] = int(parts[7])
         return result
 
+    def server_up(self, backend: str, server: str) -> bool:
+        """HAProxy itself routes to `server`: its operational state is RUNNING (health
+        check passed), not only its process answering on its port."""
+        check_backend(backend)
+        out = self._try(f"show servers state {backend}") or ""
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) > 5 and parts[1] == backend and parts[3] == server:
+                return parts[5] == "2"  # srv_op_state: 0 stopped, 1 starting, 2 running
+        return False
+
 
 def _is_error(line: str) -> bool:
     low = line.lower()

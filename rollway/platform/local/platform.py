@@ -257,8 +257,16 @@ class LocalPlatform:
                     f"{target.label()} {version} exited before it was ready; log tail:\n{tail}",
                     retryable=False,
                 )
-            if _healthy(v.port, self.run.health_path):
+            healthy = _healthy(v.port, self.run.health_path)
+            if healthy and self._routed(target, v):
                 return self._status(target, state)
+            if time.monotonic() > deadline and healthy:
+                raise PlatformError(
+                    f"{target.label()} {version} answers on port {v.port} but HAProxy has not "
+                    f"marked server {v.name} up within {timeout_s:.0f}s (its health check, "
+                    f"GET {self.run.health_path}, fails from HAProxy)",
+                    retryable=False,
+                )
             if time.monotonic() > deadline:
                 raise PlatformError(
                     f"{target.label()} {version} did not answer 200 on {self.run.health_path} "
@@ -267,6 +275,16 @@ class LocalPlatform:
                 )
             heartbeat(f"waiting for {version} on port {v.port}")
             time.sleep(0.2)
+
+    def _routed(self, target: Target, v: RunningVersion) -> bool:
+        """Ready means HAProxy would route to it: its health check passed there too.
+
+        A process that answers before HAProxy's first check would otherwise get weight
+        while HAProxy still marks it down, and its share of requests would get 503s.
+        """
+        if not self.haproxy.running():
+            return True  # restored from the state (weights and checks) on the next call
+        return self.haproxy.server_up(backend_name(target), v.name)
 
     def set_weight(self, target: Target, weight: int) -> DeploymentStatus:
         if not 0 <= weight <= 100:
