@@ -64,7 +64,7 @@ class HealthMonitorWorkflow:
         if declare is not None:
             done.append(await self._declare(inp, declare.severity, declare.commander, summary))
         if inp.incidents is not None and inp.monitor.on_failure.open_incidents:
-            done.append(await self._open(inp, failing[0].name, len(failing), summary))
+            done.append(await self._open_incidents(inp, failing[0].name, len(failing), summary))
         report.incident = "; ".join(done)
         return report
 
@@ -92,7 +92,7 @@ class HealthMonitorWorkflow:
         except ActivityError as e:
             return f"could not declare the incident: {e.cause or e}"
 
-    async def _open(self, inp: MonitorInput, first: str, count: int, why: str) -> str:
+    async def _open_incidents(self, inp: MonitorInput, first: str, count: int, why: str) -> str:
         assert inp.incidents is not None
         env = inp.monitor.environment
         report = IncidentReport(
