@@ -126,9 +126,10 @@ async def _update(
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             found2 = await find(client, found.workflow_id)
-            if not found2.running:
+            if not found2.running:  # the same words the workflow's validator uses
+                nothing = "nothing to roll back: " if name == "rollback" else ""
                 raise UserError(
-                    f"refused: the promotion has ended ({await _ended(client, found2)})"
+                    f"refused: {nothing}the promotion has ended ({await _ended(client, found2)})"
                 ) from None
             raise not_found(found.workflow_id) from None
         raise UserError(f"{name} of {found.workflow_id} failed: {e.message}") from None

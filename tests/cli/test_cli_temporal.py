@@ -67,7 +67,9 @@ async def test_status_approve_pause_rollback(
 ) -> None:
     commit = new_commit()
     wid = f"promote-demo-{commit}"
-    assert (await promote(cli, worker, pipeline(approvals=2), commit)).exit_code == 0
+    # A long soak: pause and rollback must find the canary mid-step however slow the machine.
+    steps = "{weight: 50, soak: 600s}"
+    assert (await promote(cli, worker, pipeline(approvals=2, steps=steps), commit)).exit_code == 0
     await wait_for(dev_client, wid, lambda s: s.stage == Stage.APPROVAL)
 
     r = await cli("status", wid)
@@ -79,9 +81,10 @@ async def test_status_approve_pause_rollback(
     r = await cli("status", wid, "--json")
     assert json.loads(r.stdout)["stage"] == "approval"
 
-    for _ in range(25):  # by service: list visibility catches up within moments
+    deadline = asyncio.get_running_loop().time() + 60  # list visibility lags under load
+    while True:  # by service
         r = await cli("status", "demo")
-        if r.exit_code == 0 and wid in r.output:
+        if (r.exit_code == 0 and wid in r.output) or asyncio.get_running_loop().time() > deadline:
             break
         await asyncio.sleep(0.2)
     assert r.exit_code == 0 and wid in r.output, r.output

@@ -144,7 +144,7 @@ async def promote(cli: Cli, worker: list[str], pipeline: Path, commit: str, *ext
 
 
 async def wait_for(
-    client: Client, wid: str, ok: Callable[[PromotionState], bool], within: float = 20
+    client: Client, wid: str, ok: Callable[[PromotionState], bool], within: float = 60
 ) -> PromotionState:
     handle = client.get_workflow_handle(wid)
     deadline = asyncio.get_running_loop().time() + within
