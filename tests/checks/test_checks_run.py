@@ -132,7 +132,6 @@ def test_a_suite_over_its_timeout_is_killed_and_fails(tmp_path: Path) -> None:
     result = run(tmp_path, name="slow", command=script(tmp_path, "slow", body), timeout="1s")
     assert result.timed_out and result.exit_code is None
     assert result.problems == ["timed out after 1s (killed)"]
-    assert result.seconds < 20
     assert not marker.exists()
 
 

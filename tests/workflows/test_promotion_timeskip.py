@@ -66,7 +66,8 @@ async def test_thirty_minute_soak_costs_milliseconds(ts_client: Client) -> None:
         result = await h.result()
     elapsed = time.monotonic() - started
     assert result.outcome == Outcome.PROMOTED
-    assert elapsed < 60, f"a 30-minute soak took {elapsed:.1f}s of wall time"
+    # Not a speed target: a soak that really waited would take 30 minutes, not 4.
+    assert elapsed < 240, f"a 30-minute soak took {elapsed:.1f}s of wall time"
 
 
 async def test_rejection_ends_without_touching_production(ts_client: Client) -> None:
